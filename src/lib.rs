@@ -1,0 +1,13 @@
+//! chaperone keeps online sessions with children and young people safe by default.
+//!
+//! The pipeline (DESIGN.md): collect ([`platform`]) → evaluate and plan ([`engine`]) → apply and
+//! verify ([`sweep`]) → record ([`store`]) → report ([`report`]).
+
+pub mod control;
+pub mod engine;
+pub mod platform;
+pub mod profile;
+pub mod report;
+pub mod session;
+pub mod settings;
+pub mod store;

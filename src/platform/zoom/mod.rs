@@ -1,0 +1,1 @@
+//! Zoom adapter (placeholder: being written).

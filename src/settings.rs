@@ -1,0 +1,254 @@
+//! Service settings: a TOML file plus `CHAPERONE__…` environment overrides (the `config` crate).
+//! Secrets are held in `secrecy` types so they cannot be printed by accident; they may also be
+//! read from a file (`client_secret_file`), which suits Kubernetes and systemd credentials.
+
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// Everything chaperone needs to run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    #[serde(default)]
+    pub store: StoreSettings,
+    #[serde(default)]
+    pub log: LogSettings,
+    /// The organisations this instance looks after.
+    #[serde(default)]
+    pub tenants: Vec<TenantSettings>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    /// `sqlite://path/to/chaperone.db` (created if missing) or `postgres://…`.
+    #[serde(default = "default_store_url")]
+    pub url: SecretString,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        StoreSettings {
+            url: default_store_url(),
+        }
+    }
+}
+
+fn default_store_url() -> SecretString {
+    SecretString::from("sqlite://chaperone.db")
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// `pretty` (default in a terminal), `json` (default otherwise) or `auto`.
+    #[serde(default = "default_log_format")]
+    pub format: String,
+    /// A tracing filter such as `info` or `chaperone=debug`.
+    #[serde(default = "default_log_level")]
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            format: default_log_format(),
+            level: default_log_level(),
+        }
+    }
+}
+
+fn default_log_format() -> String {
+    "auto".into()
+}
+fn default_log_level() -> String {
+    "info".into()
+}
+
+/// One organisation: its platforms, time zone and profiles.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantSettings {
+    /// A short id used in logs, reports and webhook URLs (`riverside-youth`).
+    pub id: String,
+    /// The organisation's IANA time zone (`Europe/London`).
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// The folder of profile TOML files.
+    #[serde(default = "default_profiles_dir")]
+    pub profiles_dir: PathBuf,
+    /// How many days ahead a sweep looks for scheduled sessions.
+    #[serde(default = "default_window_days")]
+    pub window_days: u32,
+    pub zoom: Option<ZoomSettings>,
+}
+
+fn default_timezone() -> String {
+    "Europe/London".into()
+}
+fn default_profiles_dir() -> PathBuf {
+    PathBuf::from("profiles")
+}
+fn default_window_days() -> u32 {
+    30
+}
+
+/// A Zoom Server-to-Server OAuth app of the organisation's Zoom account.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoomSettings {
+    pub account_id: String,
+    pub client_id: String,
+    /// The app's client secret. Prefer `client_secret_file` or the environment
+    /// (`CHAPERONE__TENANTS__0__ZOOM__CLIENT_SECRET`) to writing it in the file.
+    pub client_secret: Option<SecretString>,
+    /// A file holding the client secret (trailing newline ignored).
+    pub client_secret_file: Option<PathBuf>,
+    /// Zoom's REST base URL. Zoom for Government and test servers use other hosts.
+    #[serde(default = "default_zoom_api_base")]
+    pub api_base_url: String,
+    /// Zoom's OAuth token URL.
+    #[serde(default = "default_zoom_token_url")]
+    pub token_url: String,
+    /// Requests per second chaperone allows itself, per Zoom rate-limit label. Defaults are the
+    /// Pro plan's (Light 30/s, Medium 20/s); Business and above may raise them (80/s, 60/s).
+    #[serde(default)]
+    pub rate_limits: ZoomRateLimits,
+    /// Meeting updates allowed per host per day (Zoom: 100, reset at 00:00 UTC).
+    #[serde(default = "default_daily_updates")]
+    pub daily_updates_per_host: u32,
+    /// Seconds before a request is abandoned.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+}
+
+fn default_zoom_api_base() -> String {
+    "https://api.zoom.us/v2".into()
+}
+fn default_zoom_token_url() -> String {
+    "https://zoom.us/oauth/token".into()
+}
+fn default_daily_updates() -> u32 {
+    100
+}
+fn default_timeout_secs() -> u64 {
+    30
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoomRateLimits {
+    pub light_per_second: u32,
+    pub medium_per_second: u32,
+}
+
+impl Default for ZoomRateLimits {
+    fn default() -> Self {
+        ZoomRateLimits {
+            light_per_second: 30,
+            medium_per_second: 20,
+        }
+    }
+}
+
+/// Settings could not be loaded; the message names the file or variable to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("could not read settings from {path}: {source}")]
+    Load {
+        path: String,
+        #[source]
+        source: config::ConfigError,
+    },
+    #[error("tenant `{tenant}`: {message}")]
+    Invalid { tenant: String, message: String },
+    #[error("tenant `{tenant}`: could not read the secret file {path}: {source}")]
+    SecretFile {
+        tenant: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Settings {
+    /// Loads `path` (when given) and the `CHAPERONE__…` environment. `env` replaces the process
+    /// environment in tests (edition 2024 makes `set_var` unsafe).
+    pub fn load(
+        path: Option<&Path>,
+        env: Option<config::Map<String, String>>,
+    ) -> Result<Settings, SettingsError> {
+        let mut builder = config::Config::builder();
+        if let Some(path) = path {
+            builder = builder.add_source(config::File::from(path).required(true));
+        }
+        // With separator "__" the prefix separator also defaults to "__":
+        // CHAPERONE__STORE__URL (research/rust-stack.md, "config").
+        builder = builder.add_source(
+            config::Environment::with_prefix("CHAPERONE")
+                .separator("__")
+                .try_parsing(false)
+                .source(env),
+        );
+        let shown = path
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "the environment".into());
+        let settings: Settings = builder
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|source| SettingsError::Load {
+                path: shown,
+                source,
+            })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        for t in &self.tenants {
+            if t.timezone.parse::<chrono_tz::Tz>().is_err() {
+                return Err(SettingsError::Invalid {
+                    tenant: t.id.clone(),
+                    message: format!(
+                        "`timezone = \"{}\"` is not an IANA time zone name (for example Europe/London)",
+                        t.timezone
+                    ),
+                });
+            }
+            if let Some(z) = &t.zoom
+                && z.client_secret.is_none()
+                && z.client_secret_file.is_none()
+            {
+                return Err(SettingsError::Invalid {
+                    tenant: t.id.clone(),
+                    message: "zoom needs `client_secret` or `client_secret_file` (or CHAPERONE__TENANTS__<n>__ZOOM__CLIENT_SECRET)".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ZoomSettings {
+    /// The client secret, from the setting or the secret file.
+    pub fn secret(&self, tenant: &str) -> Result<SecretString, SettingsError> {
+        if let Some(s) = &self.client_secret {
+            return Ok(s.clone());
+        }
+        let path = self
+            .client_secret_file
+            .clone()
+            .ok_or_else(|| SettingsError::Invalid {
+                tenant: tenant.into(),
+                message: "zoom needs `client_secret` or `client_secret_file`".into(),
+            })?;
+        let text = std::fs::read_to_string(&path).map_err(|source| SettingsError::SecretFile {
+            tenant: tenant.into(),
+            path: path.clone(),
+            source,
+        })?;
+        Ok(SecretString::from(text.trim_end().to_string()))
+    }
+}

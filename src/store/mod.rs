@@ -1,0 +1,1 @@
+//! Store (placeholder: being written).
