@@ -1,1 +1,398 @@
-//! engine
+//! Pure evaluation: `(profile, session, context) -> findings`, and the plan of changes that fixes
+//! what can be fixed. No I/O and no clock reads (time comes in the [`Context`]), so every rule is
+//! tested exhaustively on fixtures and property tests.
+//!
+//! The safety rules of DESIGN.md are enforced here, in one place: a plan only ever moves a control
+//! towards stricter, never removes a passcode or an alternative host, never touches a session in
+//! progress unless the profile allows it, and an `error` reading never becomes `compliant`.
+
+mod cover;
+mod select;
+
+use chrono::{DateTime, Utc};
+
+use crate::control::{CloudRecordingPolicy, Control, Level, Status};
+use crate::platform::{Change, Directory, Target};
+use crate::profile::{Profile, RemediationMode, Staff, WaiverTarget};
+use crate::report::{ChangeRecord, Finding};
+use crate::session::{Reading, Session};
+
+pub use cover::outside_cover;
+pub use select::{select_profile, specificity};
+
+/// What evaluation needs besides the profile and the session.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The instant the run judges against (waiver expiry, sessions in progress, cover hours).
+    pub now: DateTime<Utc>,
+    /// Users' group memberships, to decide whether an alternative host is staff.
+    pub directory: &'a Directory,
+}
+
+/// Judges every control of one session against one profile.
+pub fn evaluate(profile: &Profile, session: &Session, ctx: &Context<'_>) -> Vec<Finding> {
+    Control::ALL
+        .into_iter()
+        .map(|control| evaluate_control(profile, session, ctx, control))
+        .collect()
+}
+
+fn finding(control: Control, status: Status, detail: impl Into<String>) -> Finding {
+    Finding {
+        control,
+        status,
+        observed: None,
+        wanted: None,
+        detail: detail.into(),
+        lock: None,
+    }
+}
+
+fn evaluate_control(
+    profile: &Profile,
+    session: &Session,
+    ctx: &Context<'_>,
+    control: Control,
+) -> Finding {
+    if let Some(reason) = &session.read_error {
+        return finding(
+            control,
+            Status::Error,
+            format!("the session could not be read: {reason}"),
+        );
+    }
+    if !asks_for(profile, control) {
+        return finding(
+            control,
+            Status::NotApplicable,
+            format!("profile `{}` does not ask for this control", profile.name),
+        );
+    }
+    // An unreadable control stays an error even under a waiver: nobody knows its value.
+    if let Some(Reading::Error { reason }) = session.readings.get(&control) {
+        return finding(
+            control,
+            Status::Error,
+            format!("could not be read: {reason}"),
+        );
+    }
+    if let Some(w) = active_waiver(profile, session, control, ctx.now) {
+        return finding(
+            control,
+            Status::Waived,
+            format!(
+                "waived until {} by {}: {}",
+                w.expires.format("%Y-%m-%d"),
+                w.approver,
+                w.reason
+            ),
+        );
+    }
+    let mut f = match control {
+        Control::CoverHours => evaluate_cover_hours(profile, session, ctx),
+        Control::SecondStaff => evaluate_second_staff(profile, session, ctx),
+        _ => evaluate_reading(profile, session, control),
+    };
+    if f.status == Status::Drift {
+        f.detail = match fix_blocker(profile, session, &f) {
+            Some(why) => format!("{}; not changed: {why}", f.detail),
+            None => f.detail,
+        };
+    }
+    f
+}
+
+/// Whether the profile asks anything of this control.
+fn asks_for(profile: &Profile, control: Control) -> bool {
+    match control {
+        Control::CloudRecording => profile.cloud_recording.is_some(),
+        Control::CoverHours => profile.controls.contains_key(&control) && profile.cover_hours.is_some(),
+        _ => profile.controls.contains_key(&control),
+    }
+}
+
+fn active_waiver<'p>(
+    profile: &'p Profile,
+    session: &Session,
+    control: Control,
+    now: DateTime<Utc>,
+) -> Option<&'p crate::profile::Waiver> {
+    profile.waivers.iter().find(|w| {
+        w.control == control
+            && w.expires > now
+            && match &w.applies_to {
+                WaiverTarget::Session(id) => *id == session.id,
+                WaiverTarget::Host(email) => email.eq_ignore_ascii_case(&session.host.email),
+            }
+    })
+}
+
+fn evaluate_reading(profile: &Profile, session: &Session, control: Control) -> Finding {
+    let reading = match session.readings.get(&control) {
+        None => {
+            return finding(
+                control,
+                Status::Unsupported,
+                format!(
+                    "{} offers no way to read or set this control; check it by hand",
+                    session.platform
+                ),
+            );
+        }
+        Some(Reading::Unsupported { reason }) => {
+            return finding(control, Status::Unsupported, reason.clone());
+        }
+        Some(Reading::Error { reason }) => {
+            return finding(control, Status::Error, format!("could not be read: {reason}"));
+        }
+        Some(Reading::Value { level, locked, .. }) => (*level, locked.clone()),
+    };
+    let (level, locked) = reading;
+    let (ok, wanted) = match control {
+        Control::CloudRecording => {
+            let on = level == Level(1);
+            match profile.cloud_recording {
+                Some(CloudRecordingPolicy::Forbidden) => (!on, "forbidden"),
+                Some(CloudRecordingPolicy::Required) => (on, "required"),
+                _ => (true, "allowed"),
+            }
+        }
+        _ => {
+            let want = profile
+                .controls
+                .get(&control)
+                .copied()
+                .unwrap_or(control.strictest());
+            (level >= want, control.level_name(want))
+        }
+    };
+    let observed = control.level_name(level);
+    let mut f = if ok {
+        finding(control, Status::Compliant, observed)
+    } else {
+        finding(
+            control,
+            Status::Drift,
+            format!("is `{observed}`, profile `{}` asks for `{wanted}`", profile.name),
+        )
+    };
+    f.observed = Some(observed.to_string());
+    f.wanted = Some(wanted.to_string());
+    if !ok && let Some(lock) = &locked {
+        f.detail = format!(
+            "{}; locked at the {lock} level, so it cannot be changed for this host: change it in the {lock} settings (and keep it locked)",
+            f.detail
+        );
+    }
+    f.lock = locked;
+    f
+}
+
+fn is_staff(staff: &Staff, email: &str, directory: &Directory) -> bool {
+    let email = email.to_ascii_lowercase();
+    // The duty pool is staff by definition: someone added from it must count.
+    if staff
+        .emails
+        .iter()
+        .chain(&staff.duty_pool)
+        .any(|e| e.eq_ignore_ascii_case(&email))
+    {
+        return true;
+    }
+    if let Some((_, domain)) = email.rsplit_once('@')
+        && staff.domains.iter().any(|d| d.eq_ignore_ascii_case(domain))
+    {
+        return true;
+    }
+    directory.get(&email).is_some_and(|groups| {
+        groups
+            .iter()
+            .any(|g| staff.groups.iter().any(|s| s.eq_ignore_ascii_case(g)))
+    })
+}
+
+/// The duty-pool member chaperone would add as second staff member, if any.
+pub fn duty_pool_pick<'p>(profile: &'p Profile, session: &Session) -> Option<&'p str> {
+    profile
+        .staff
+        .duty_pool
+        .iter()
+        .find(|e| !e.eq_ignore_ascii_case(&session.host.email))
+        .map(String::as_str)
+}
+
+fn evaluate_second_staff(profile: &Profile, session: &Session, ctx: &Context<'_>) -> Finding {
+    let host = &session.host.email;
+    let staff: Vec<&String> = session
+        .co_hosts
+        .iter()
+        .filter(|c| !c.eq_ignore_ascii_case(host) && is_staff(&profile.staff, c, ctx.directory))
+        .collect();
+    let mut f = if let Some(first) = staff.first() {
+        finding(
+            Control::SecondStaff,
+            Status::Compliant,
+            format!("{first} is alternative host"),
+        )
+    } else if let Some(pick) = duty_pool_pick(profile, session) {
+        finding(
+            Control::SecondStaff,
+            Status::Drift,
+            format!("no staff member besides the host; {pick} from the duty pool can be added"),
+        )
+    } else {
+        let others = session.co_hosts.len();
+        let note = if others > 0 {
+            format!(" ({others} alternative host(s) named, none of them staff)")
+        } else {
+            String::new()
+        };
+        finding(
+            Control::SecondStaff,
+            Status::NeedsHuman,
+            format!(
+                "no second staff member{note}: the host must add a colleague from staff as alternative host before the session starts"
+            ),
+        )
+    };
+    f.observed = Some(if staff.is_empty() { "optional" } else { "required" }.into());
+    f.wanted = Some("required".into());
+    f
+}
+
+fn evaluate_cover_hours(profile: &Profile, session: &Session, ctx: &Context<'_>) -> Finding {
+    let Some(cover) = &profile.cover_hours else {
+        return finding(
+            Control::CoverHours,
+            Status::NotApplicable,
+            "no cover hours in the profile",
+        );
+    };
+    let starts = session.starts();
+    if starts.is_empty() {
+        return finding(
+            Control::CoverHours,
+            Status::NeedsHuman,
+            "the session has no fixed time, so cover hours cannot be checked: give it a time inside cover hours",
+        );
+    }
+    let outside: Vec<String> = starts
+        .iter()
+        .filter(|(start, minutes)| {
+            *start + chrono::Duration::minutes(i64::from(*minutes)) > ctx.now
+        })
+        .filter_map(|(start, minutes)| outside_cover(cover, *start, *minutes))
+        .collect();
+    let mut f = match outside.first() {
+        None => finding(Control::CoverHours, Status::Compliant, "inside cover hours"),
+        Some(first) => finding(
+            Control::CoverHours,
+            Status::NeedsHuman,
+            format!(
+                "{first}{}: move the session inside cover hours or agree cover with the safeguarding lead",
+                if outside.len() > 1 {
+                    format!(" (and {} more occurrence(s))", outside.len() - 1)
+                } else {
+                    String::new()
+                }
+            ),
+        ),
+    };
+    f.observed = Some(if outside.is_empty() { "inside" } else { "outside" }.into());
+    f.wanted = Some("inside".into());
+    f
+}
+
+/// Why a drift finding will not be changed by software this run, if it will not.
+fn fix_blocker(profile: &Profile, session: &Session, f: &Finding) -> Option<&'static str> {
+    if f.lock.is_some() {
+        return Some("locked above the host");
+    }
+    if profile.remediation.mode == RemediationMode::Report {
+        return Some("the profile is in report mode");
+    }
+    if session.in_progress && !profile.remediation.change_in_progress {
+        return Some("the session is in progress; it is changed after it ends");
+    }
+    None
+}
+
+/// The changes that fix what software can fix, all for one session. Empty when nothing can be
+/// fixed. Every change moves its control towards stricter (see the property tests).
+pub fn plan(profile: &Profile, session: &Session, findings: &[Finding]) -> Vec<Change> {
+    findings
+        .iter()
+        .filter(|f| f.status == Status::Drift && fix_blocker(profile, session, f).is_none())
+        .filter_map(|f| plan_one(profile, session, f))
+        .collect()
+}
+
+fn plan_one(profile: &Profile, session: &Session, f: &Finding) -> Option<Change> {
+    let control = f.control;
+    let from = match session.readings.get(&control) {
+        Some(Reading::Value { level, .. }) => Some(*level),
+        _ => None,
+    };
+    let to = match control {
+        Control::SecondStaff => Target::AddCoHost {
+            email: duty_pool_pick(profile, session)?.to_string(),
+        },
+        Control::CloudRecording => {
+            let level = match profile.cloud_recording? {
+                CloudRecordingPolicy::Forbidden => Level(0),
+                CloudRecordingPolicy::Required => Level(1),
+                CloudRecordingPolicy::Allowed => return None,
+            };
+            Target::Level { level }
+        }
+        // Cover hours are judged, never written: outside them is `needs-human`.
+        Control::CoverHours => return None,
+        _ => {
+            let want = *profile.controls.get(&control)?;
+            // Never loosen: only raise a level we have read and found weaker.
+            if from? >= want {
+                return None;
+            }
+            Target::Level { level: want }
+        }
+    };
+    Some(Change { control, from, to })
+}
+
+/// After a write and a read-back: a planned change counts as `fixed` only when the read-back
+/// shows the wanted value. Anything else stays as the read-back says, with the reason.
+pub fn settle(changes: &[Change], after: Vec<Finding>) -> (Vec<Finding>, Vec<ChangeRecord>) {
+    let mut records = Vec::new();
+    let findings = after
+        .into_iter()
+        .map(|mut f| {
+            let Some(change) = changes.iter().find(|c| c.control == f.control) else {
+                return f;
+            };
+            let verified = f.status == Status::Compliant;
+            records.push(ChangeRecord {
+                control: f.control,
+                before: change.from.map(|l| f.control.level_name(l).to_string()),
+                after: match &change.to {
+                    Target::Level { level } => f.control.level_name(*level).to_string(),
+                    Target::AddCoHost { email } => format!("alternative host {email} added"),
+                },
+                verified,
+            });
+            if verified {
+                f.status = Status::Fixed;
+                f.detail = format!("fixed and confirmed by read-back: {}", f.detail);
+            } else if f.status == Status::Drift {
+                f.detail = format!(
+                    "the platform accepted the change but the read-back still shows it: {}; a setting locked above the host or an account rule may override it",
+                    f.detail
+                );
+            }
+            f
+        })
+        .collect();
+    (findings, records)
+}
+
+#[cfg(test)]
+mod tests;

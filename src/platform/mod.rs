@@ -26,7 +26,13 @@ pub struct Window {
 pub struct Collected {
     pub sessions: Vec<Session>,
     pub failures: Vec<CollectFailure>,
+    /// Every user seen, lower-cased email → platform group names. The engine needs it to decide
+    /// whether an alternative host is staff (a profile may name staff by group).
+    pub directory: Directory,
 }
+
+/// Lower-cased email → the names of the platform groups the user belongs to.
+pub type Directory = std::collections::BTreeMap<String, Vec<String>>;
 
 /// A part of the platform that could not be read during collect.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
