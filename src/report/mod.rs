@@ -114,3 +114,27 @@ impl RunReport {
         }
     }
 }
+
+pub mod csv;
+pub mod json;
+pub mod table;
+
+/// An output format of `check`, `sweep`, `demo` and `report`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    #[default]
+    Table,
+    Json,
+    Csv,
+}
+
+impl RunReport {
+    /// Renders the report in `format`.
+    pub fn render(&self, format: Format) -> String {
+        match format {
+            Format::Table => table::render(self),
+            Format::Json => json::render(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")),
+            Format::Csv => csv::render(self),
+        }
+    }
+}

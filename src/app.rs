@@ -1,0 +1,185 @@
+//! The commands behind the `chaperone` binary. `main.rs` only parses arguments and calls these.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context as _, anyhow, bail};
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+use secrecy::ExposeSecret;
+
+use crate::platform::zoom::ZoomPlatform;
+use crate::platform::{Platform, Window};
+use crate::profile::{self, Profile};
+use crate::report::{Format, RunKind, RunReport};
+use crate::settings::{Settings, TenantSettings, ZoomSettings};
+use crate::store::Store;
+use crate::sweep::{self, RunOptions};
+
+/// The shipped profiles, embedded so `chaperone demo` works from any folder.
+pub const SHIPPED_PROFILES: [(&str, &str); 4] = [
+    ("baseline.toml", include_str!("../profiles/baseline.toml")),
+    ("youth-group.toml", include_str!("../profiles/youth-group.toml")),
+    (
+        "youth-one-to-one.toml",
+        include_str!("../profiles/youth-one-to-one.toml"),
+    ),
+    ("infant-parent.toml", include_str!("../profiles/infant-parent.toml")),
+];
+
+/// Options shared by `check` and `sweep`.
+#[derive(Debug, Clone)]
+pub struct RunArgs {
+    pub tenant: Option<String>,
+    pub format: Format,
+    pub dry_run: bool,
+    /// Judge against this instant instead of the clock (reproducible reports).
+    pub now: Option<DateTime<Utc>>,
+}
+
+/// Loads and validates a tenant's profiles; errors list every problem with file:line:column.
+pub fn load_profiles(dir: &Path, timezone: Tz) -> anyhow::Result<Vec<Profile>> {
+    profile::load_dir(dir, timezone).map_err(|e| anyhow!("the profiles in {} are not valid:\n{e}", dir.display()))
+}
+
+fn tenant_timezone(t: &TenantSettings) -> anyhow::Result<Tz> {
+    t.timezone
+        .parse::<Tz>()
+        .map_err(|_| anyhow!("tenant `{}`: unknown time zone `{}`", t.id, t.timezone))
+}
+
+fn pick_tenants<'s>(
+    settings: &'s Settings,
+    wanted: Option<&str>,
+) -> anyhow::Result<Vec<&'s TenantSettings>> {
+    if settings.tenants.is_empty() {
+        bail!(
+            "no tenants are configured: add a [[tenants]] table to the settings file (see README, \"Connect a real Zoom account\"), or try `chaperone demo`"
+        );
+    }
+    match wanted {
+        None => Ok(settings.tenants.iter().collect()),
+        Some(id) => settings
+            .tenants
+            .iter()
+            .find(|t| t.id == id)
+            .map(|t| vec![t])
+            .ok_or_else(|| {
+                let known: Vec<&str> = settings.tenants.iter().map(|t| t.id.as_str()).collect();
+                anyhow!("no tenant `{id}`; configured tenants: {}", known.join(", "))
+            }),
+    }
+}
+
+/// Builds the platform adapter of a tenant.
+pub fn zoom_platform(tenant: &str, zoom: &ZoomSettings) -> anyhow::Result<Arc<dyn Platform>> {
+    let secret = zoom.secret(tenant)?;
+    Ok(Arc::new(ZoomPlatform::new(tenant, zoom, secret)?))
+}
+
+/// `check` and `sweep` over the configured tenants. Returns the process exit code.
+pub async fn run_configured(settings: &Settings, kind: RunKind, args: &RunArgs) -> anyhow::Result<i32> {
+    let store = Store::connect(settings.store.url.expose_secret())
+        .await
+        .context("could not open the store")?;
+    let mut exit = 0;
+    for tenant in pick_tenants(settings, args.tenant.as_deref())? {
+        let tz = tenant_timezone(tenant)?;
+        let profiles = load_profiles(&tenant.profiles_dir, tz)?;
+        let zoom = tenant.zoom.as_ref().ok_or_else(|| {
+            anyhow!("tenant `{}` has no platform configured: add a [tenants.zoom] table", tenant.id)
+        })?;
+        let platform = zoom_platform(&tenant.id, zoom)?;
+        let now = args.now.unwrap_or_else(Utc::now);
+        let report = sweep::run(
+            &tenant.id,
+            platform,
+            Arc::new(profiles),
+            store.clone(),
+            RunOptions {
+                kind,
+                dry_run: args.dry_run,
+                now,
+                window: Window {
+                    from: now - Duration::hours(2),
+                    to: now + Duration::days(i64::from(tenant.window_days)),
+                },
+                progress: std::io::stderr().is_terminal(),
+                host_concurrency: 16,
+            },
+        )
+        .await?;
+        print!("{}", report.render(args.format));
+        exit = exit.max(report.exit_code());
+    }
+    Ok(exit)
+}
+
+/// `report --run ID`: prints a past run again from the store.
+pub async fn print_run(settings: &Settings, run_id: &str, format: Format) -> anyhow::Result<i32> {
+    let store = Store::connect(settings.store.url.expose_secret())
+        .await
+        .context("could not open the store")?;
+    let report = store.load_run(run_id).await?;
+    print!("{}", report.render(format));
+    Ok(0)
+}
+
+/// `report --list`: the most recent runs.
+pub async fn list_runs(settings: &Settings, limit: u32) -> anyhow::Result<i32> {
+    let store = Store::connect(settings.store.url.expose_secret())
+        .await
+        .context("could not open the store")?;
+    let runs = store.list_runs(limit).await?;
+    if runs.is_empty() {
+        println!("No runs recorded yet.");
+    }
+    for r in runs {
+        println!("{r}");
+    }
+    Ok(0)
+}
+
+/// `profiles validate [DIR]`: 0 when valid, 1 with every error listed.
+pub fn validate_profiles(dir: &Path, timezone: Tz) -> i32 {
+    match profile::load_dir(dir, timezone) {
+        Ok(profiles) => {
+            for p in &profiles {
+                println!(
+                    "ok  {} ({} controls{})",
+                    p.source.display(),
+                    p.controls.len() + usize::from(p.cloud_recording.is_some()),
+                    if p.selector == Default::default() {
+                        ", selects nothing by itself: a base for others"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            1
+        }
+    }
+}
+
+/// Writes the shipped profiles into `dir` (for the demo).
+pub fn write_shipped_profiles(dir: &Path) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
+    for (name, text) in SHIPPED_PROFILES {
+        let path = dir.join(name);
+        std::fs::write(&path, text).with_context(|| format!("could not write {}", path.display()))?;
+    }
+    Ok(dir.to_path_buf())
+}
+
+/// Prints a report of a demo step under a heading.
+pub fn print_step(title: &str, report: &RunReport, format: Format) {
+    if format == Format::Table {
+        println!("\n===== {title} =====\n");
+    }
+    print!("{}", report.render(format));
+}
