@@ -26,6 +26,7 @@ pub fn zoom_settings_for(sim: &ZoomSim) -> ZoomSettings {
         account_id: sim.account_id().to_string(),
         client_id: sim.client_id().to_string(),
         client_secret: Some(SecretString::from(sim.client_secret().to_string())),
+        client_secret_env: None,
         client_secret_file: None,
         api_base_url: sim.api_base_url(),
         token_url: sim.token_url(),

@@ -101,9 +101,12 @@ fn default_window_days() -> u32 {
 pub struct ZoomSettings {
     pub account_id: String,
     pub client_id: String,
-    /// The app's client secret. Prefer `client_secret_file` or the environment
-    /// (`CHAPERONE__TENANTS__0__ZOOM__CLIENT_SECRET`) to writing it in the file.
+    /// The app's client secret. Prefer `client_secret_env` or `client_secret_file` to writing it
+    /// in the settings file.
     pub client_secret: Option<SecretString>,
+    /// The name of an environment variable holding the client secret.
+    #[serde(default)]
+    pub client_secret_env: Option<String>,
     /// A file holding the client secret (trailing newline ignored).
     pub client_secret_file: Option<PathBuf>,
     /// Zoom's REST base URL. Zoom for Government and test servers use other hosts.
@@ -217,14 +220,18 @@ impl Settings {
                     ),
                 });
             }
-            if let Some(z) = &t.zoom
-                && z.client_secret.is_none()
-                && z.client_secret_file.is_none()
-            {
-                return Err(SettingsError::Invalid {
-                    tenant: t.id.clone(),
-                    message: "zoom needs `client_secret` or `client_secret_file` (or CHAPERONE__TENANTS__<n>__ZOOM__CLIENT_SECRET)".into(),
-                });
+            if let Some(z) = &t.zoom {
+                let given = [
+                    z.client_secret.is_some(),
+                    z.client_secret_env.is_some(),
+                    z.client_secret_file.is_some(),
+                ];
+                if given.iter().filter(|g| **g).count() != 1 {
+                    return Err(SettingsError::Invalid {
+                        tenant: t.id.clone(),
+                        message: "[tenants.zoom] needs exactly one of `client_secret_env` (the name of an environment variable), `client_secret_file` or `client_secret`".into(),
+                    });
+                }
             }
         }
         Ok(())
@@ -232,17 +239,38 @@ impl Settings {
 }
 
 impl ZoomSettings {
-    /// The client secret, from the setting or the secret file.
+    /// The client secret, from the setting, the named environment variable or the secret file.
     pub fn secret(&self, tenant: &str) -> Result<SecretString, SettingsError> {
+        self.secret_with(tenant, |name| std::env::var(name).ok())
+    }
+
+    /// [`ZoomSettings::secret`] with the environment lookup passed in (for tests).
+    pub fn secret_with(
+        &self,
+        tenant: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<SecretString, SettingsError> {
         if let Some(s) = &self.client_secret {
             return Ok(s.clone());
+        }
+        if let Some(name) = &self.client_secret_env {
+            return env(name)
+                .filter(|v| !v.is_empty())
+                .map(SecretString::from)
+                .ok_or_else(|| SettingsError::Invalid {
+                    tenant: tenant.into(),
+                    message: format!(
+                        "the environment variable `{name}` named by `client_secret_env` is not set"
+                    ),
+                });
         }
         let path = self
             .client_secret_file
             .clone()
             .ok_or_else(|| SettingsError::Invalid {
                 tenant: tenant.into(),
-                message: "zoom needs `client_secret` or `client_secret_file`".into(),
+                message: "zoom needs `client_secret_env`, `client_secret_file` or `client_secret`"
+                    .into(),
             })?;
         let text = std::fs::read_to_string(&path).map_err(|source| SettingsError::SecretFile {
             tenant: tenant.into(),
@@ -250,5 +278,92 @@ impl ZoomSettings {
             source,
         })?;
         Ok(SecretString::from(text.trim_end().to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let path = dir.join("chaperone.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    const BASE: &str = r#"
+[store]
+url = "sqlite://x.db"
+
+[[tenants]]
+id = "riverside"
+
+[tenants.zoom]
+account_id = "acct"
+client_id = "cid"
+client_secret = "from-file"
+"#;
+
+    #[test]
+    fn a_settings_file_loads_with_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Settings::load(Some(&write(dir.path(), BASE)), Some(Default::default())).unwrap();
+        let zoom = s.tenants[0].zoom.as_ref().unwrap();
+        assert_eq!(zoom.api_base_url, "https://api.zoom.us/v2");
+        assert_eq!(zoom.rate_limits.light_per_second, 30);
+        assert_eq!(s.tenants[0].timezone, "Europe/London");
+    }
+
+    #[test]
+    fn the_environment_overrides_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = config::Map::from([(
+            "CHAPERONE__STORE__URL".to_string(),
+            "postgres://db/x".to_string(),
+        )]);
+        let s = Settings::load(Some(&write(dir.path(), BASE)), Some(env)).unwrap();
+        assert_eq!(s.store.url.expose_secret(), "postgres://db/x");
+    }
+
+    #[test]
+    fn a_secret_can_come_from_a_named_environment_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = BASE.replace(
+            "client_secret = \"from-file\"",
+            "client_secret_env = \"RIVERSIDE_ZOOM_SECRET\"",
+        );
+        let s = Settings::load(Some(&write(dir.path(), &text)), Some(Default::default())).unwrap();
+        let zoom = s.tenants[0].zoom.as_ref().unwrap();
+        let secret = zoom
+            .secret_with("riverside", |n| (n == "RIVERSIDE_ZOOM_SECRET").then(|| "from-env".into()))
+            .unwrap();
+        assert_eq!(secret.expose_secret(), "from-env");
+        let missing = zoom.secret_with("riverside", |_| None).unwrap_err();
+        assert!(missing.to_string().contains("RIVERSIDE_ZOOM_SECRET"), "{missing}");
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), &format!("{BASE}\nunexpected = 1\n"));
+        let err = Settings::load(Some(&path), Some(Default::default())).unwrap_err();
+        assert!(err.to_string().contains("chaperone.toml"), "{err}");
+        assert!(err.to_string().contains("unexpected"), "{err}");
+    }
+
+    #[test]
+    fn a_secret_is_never_in_debug_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Settings::load(Some(&write(dir.path(), BASE)), Some(Default::default())).unwrap();
+        assert!(!format!("{s:?}").contains("from-file"));
+    }
+
+    #[test]
+    fn a_bad_time_zone_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = BASE.replace("id = \"riverside\"", "id = \"riverside\"\ntimezone = \"Europe/Londn\"");
+        let err = Settings::load(Some(&write(dir.path(), &text)), Some(Default::default())).unwrap_err();
+        assert!(err.to_string().contains("Europe/Londn"), "{err}");
     }
 }

@@ -1,0 +1,121 @@
+//! The `chaperone` binary as a user runs it: exit codes, output formats, and secrets that never
+//! reach the output or the logs.
+
+mod common;
+
+use std::process::Output;
+
+use assert_cmd::Command;
+use chaperone_sim::Scenario;
+
+fn chaperone() -> Command {
+    Command::cargo_bin("chaperone").expect("binary is built")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn settings_file(dir: &std::path::Path, app: &common::TestApp, secret: &str) -> std::path::PathBuf {
+    let path = dir.join("chaperone.toml");
+    let text = format!(
+        "[store]\nurl = \"sqlite://{db}\"\n\n[[tenants]]\nid = \"riverside-youth\"\nprofiles_dir = \"{profiles}\"\n\n[tenants.zoom]\naccount_id = \"{account}\"\nclient_id = \"{client}\"\nclient_secret = \"{secret}\"\napi_base_url = \"{api}\"\ntoken_url = \"{token}\"\nrate_limits = {{ light_per_second = 500, medium_per_second = 500 }}\n",
+        db = dir.join("c.db").display(),
+        profiles = common::repo_profiles().display(),
+        account = app.sim.account_id(),
+        client = app.sim.client_id(),
+        api = app.sim.api_base_url(),
+        token = app.sim.token_url(),
+    );
+    std::fs::write(&path, text).expect("settings written");
+    path
+}
+
+#[test]
+fn the_shipped_profiles_validate() {
+    let out = chaperone()
+        .args(["profiles", "validate"])
+        .arg(common::repo_profiles())
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("youth-group.toml"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_exits_1_on_drift_and_prints_json_with_the_schema_version() {
+    let app = common::spawn_app(Scenario::demo()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let settings = settings_file(dir.path(), &app, app.sim.client_secret());
+    let out = tokio::task::spawn_blocking(move || {
+        chaperone()
+            .arg("--config")
+            .arg(&settings)
+            .args(["check", "--format", "json"])
+            .output()
+            .expect("runs")
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    assert_eq!(json["schema_version"], 1);
+    assert!(json["sessions"].as_array().is_some_and(|s| !s.is_empty()));
+    assert_eq!(app.writes(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_client_secret_never_reaches_output_or_logs_even_at_trace_level() {
+    let app = common::spawn_app(Scenario::demo()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let real = app.sim.client_secret().to_string();
+    // A working secret: a whole sweep at trace level.
+    let settings = settings_file(dir.path(), &app, &real);
+    let ok = tokio::task::spawn_blocking(move || {
+        chaperone()
+            .env("RUST_LOG", "trace")
+            .args(["--log-format", "json", "--config"])
+            .arg(&settings)
+            .args(["sweep", "--format", "csv"])
+            .output()
+            .expect("runs")
+    })
+    .await
+    .unwrap();
+    let all = text(&ok);
+    assert!(ok.status.code().is_some_and(|c| c <= 1), "{all}");
+    assert!(!all.contains(&real), "the client secret leaked");
+    // A canary secret the platform rejects: the error must not repeat it.
+    let canary = "CANARY-7f3a9c1e-secret";
+    let dir2 = tempfile::tempdir().unwrap();
+    let settings = settings_file(dir2.path(), &app, canary);
+    let bad = tokio::task::spawn_blocking(move || {
+        chaperone()
+            .env("RUST_LOG", "trace")
+            .args(["--log-format", "json", "--config"])
+            .arg(&settings)
+            .args(["check", "--format", "json"])
+            .output()
+            .expect("runs")
+    })
+    .await
+    .unwrap();
+    let all = text(&bad);
+    assert_eq!(bad.status.code(), Some(2), "{all}");
+    assert!(!all.contains(canary), "the canary secret leaked:\n{all}");
+    assert!(all.contains("token"), "the error says what failed:\n{all}");
+}
+
+#[test]
+fn a_missing_settings_file_is_a_clear_error() {
+    let out = chaperone()
+        .args(["--config", "/nonexistent/chaperone.toml", "check"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("/nonexistent/chaperone.toml"), "{}", text(&out));
+}
