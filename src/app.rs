@@ -20,12 +20,18 @@ use crate::sweep::{self, RunOptions};
 /// The shipped profiles, embedded so `chaperone demo` works from any folder.
 pub const SHIPPED_PROFILES: [(&str, &str); 4] = [
     ("baseline.toml", include_str!("../profiles/baseline.toml")),
-    ("youth-group.toml", include_str!("../profiles/youth-group.toml")),
+    (
+        "youth-group.toml",
+        include_str!("../profiles/youth-group.toml"),
+    ),
     (
         "youth-one-to-one.toml",
         include_str!("../profiles/youth-one-to-one.toml"),
     ),
-    ("infant-parent.toml", include_str!("../profiles/infant-parent.toml")),
+    (
+        "infant-parent.toml",
+        include_str!("../profiles/infant-parent.toml"),
+    ),
 ];
 
 /// Options shared by `check` and `sweep`.
@@ -40,7 +46,8 @@ pub struct RunArgs {
 
 /// Loads and validates a tenant's profiles; errors list every problem with file:line:column.
 pub fn load_profiles(dir: &Path, timezone: Tz) -> anyhow::Result<Vec<Profile>> {
-    profile::load_dir(dir, timezone).map_err(|e| anyhow!("the profiles in {} are not valid:\n{e}", dir.display()))
+    profile::load_dir(dir, timezone)
+        .map_err(|e| anyhow!("the profiles in {} are not valid:\n{e}", dir.display()))
 }
 
 fn tenant_timezone(t: &TenantSettings) -> anyhow::Result<Tz> {
@@ -79,7 +86,11 @@ pub fn zoom_platform(tenant: &str, zoom: &ZoomSettings) -> anyhow::Result<Arc<dy
 }
 
 /// `check` and `sweep` over the configured tenants. Returns the process exit code.
-pub async fn run_configured(settings: &Settings, kind: RunKind, args: &RunArgs) -> anyhow::Result<i32> {
+pub async fn run_configured(
+    settings: &Settings,
+    kind: RunKind,
+    args: &RunArgs,
+) -> anyhow::Result<i32> {
     let store = Store::connect(settings.store.url.expose_secret())
         .await
         .context("could not open the store")?;
@@ -88,7 +99,10 @@ pub async fn run_configured(settings: &Settings, kind: RunKind, args: &RunArgs) 
         let tz = tenant_timezone(tenant)?;
         let profiles = load_profiles(&tenant.profiles_dir, tz)?;
         let zoom = tenant.zoom.as_ref().ok_or_else(|| {
-            anyhow!("tenant `{}` has no platform configured: add a [tenants.zoom] table", tenant.id)
+            anyhow!(
+                "tenant `{}` has no platform configured: add a [tenants.zoom] table",
+                tenant.id
+            )
         })?;
         let platform = zoom_platform(&tenant.id, zoom)?;
         let now = args.now.unwrap_or_else(Utc::now);
@@ -136,7 +150,26 @@ pub async fn list_runs(settings: &Settings, limit: u32) -> anyhow::Result<i32> {
         println!("No runs recorded yet.");
     }
     for r in runs {
-        println!("{r}");
+        let counts: Vec<String> = r
+            .counts
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(s, n)| format!("{s} {n}"))
+            .collect();
+        println!(
+            "{}  {}  {:<7} {}{}  {} sessions  {}",
+            r.run_id,
+            r.started_at.format("%Y-%m-%d %H:%M UTC"),
+            r.kind.name(),
+            r.tenant,
+            if r.dry_run { " (dry run)" } else { "" },
+            r.sessions,
+            if r.finished_at.is_some() {
+                counts.join(", ")
+            } else {
+                "did not finish".to_string()
+            }
+        );
     }
     Ok(0)
 }
@@ -171,7 +204,8 @@ pub fn write_shipped_profiles(dir: &Path) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
     for (name, text) in SHIPPED_PROFILES {
         let path = dir.join(name);
-        std::fs::write(&path, text).with_context(|| format!("could not write {}", path.display()))?;
+        std::fs::write(&path, text)
+            .with_context(|| format!("could not write {}", path.display()))?;
     }
     Ok(dir.to_path_buf())
 }

@@ -39,12 +39,15 @@ pub fn zoom_settings_for(sim: &ZoomSim) -> ZoomSettings {
 /// Starts the simulator with the demo organisation, sweeps it with the shipped profiles, checks
 /// again, and prints both. Exit code is the final check's.
 pub async fn run(format: Format) -> anyhow::Result<i32> {
-    let sim = ZoomSim::start(ZoomSimConfig::default(), Scenario::demo())
+    let sim = ZoomSim::start(ZoomSimConfig::pro(), Scenario::demo())
         .await
         .context("could not start the Zoom simulator on a loopback port")?;
     let work = std::env::temp_dir().join(format!("chaperone-demo-{}", uuid::Uuid::new_v4()));
     let profiles_dir = app::write_shipped_profiles(&work.join("profiles"))?;
-    let profiles = Arc::new(app::load_profiles(&profiles_dir, chrono_tz::Europe::London)?);
+    let profiles = Arc::new(app::load_profiles(
+        &profiles_dir,
+        chrono_tz::Europe::London,
+    )?);
     let db = work.join("chaperone.db");
     let store = Store::connect(&format!("sqlite://{}", db.display())).await?;
     let zoom = zoom_settings_for(&sim);
@@ -69,11 +72,29 @@ pub async fn run(format: Format) -> anyhow::Result<i32> {
         progress: false,
         host_concurrency: 16,
     };
-    let swept = sweep::run(DEMO_TENANT, platform.clone(), profiles.clone(), store.clone(), options(RunKind::Sweep)).await?;
-    print_step("sweep: find drift, fix it, prove each fix by read-back", &swept, format);
-    let writes_before = sim.stats().write_requests;
-    let checked = sweep::run(DEMO_TENANT, platform, profiles, store, options(RunKind::Check)).await?;
-    let check_writes = sim.stats().write_requests - writes_before;
+    let swept = sweep::run(
+        DEMO_TENANT,
+        platform.clone(),
+        profiles.clone(),
+        store.clone(),
+        options(RunKind::Sweep),
+    )
+    .await?;
+    print_step(
+        "sweep: find drift, fix it, prove each fix by read-back",
+        &swept,
+        format,
+    );
+    let writes_before = sim.stats().writes;
+    let checked = sweep::run(
+        DEMO_TENANT,
+        platform,
+        profiles,
+        store,
+        options(RunKind::Check),
+    )
+    .await?;
+    let check_writes = sim.stats().writes - writes_before;
     print_step("check: read again, change nothing", &checked, format);
     if format == Format::Table {
         println!(
@@ -92,14 +113,17 @@ pub async fn run(format: Format) -> anyhow::Result<i32> {
 pub async fn serve_sim(
     addr: SocketAddr,
     scenario: &str,
+    limits: &str,
     write_settings: Option<&Path>,
 ) -> anyhow::Result<i32> {
-    let scenario = match scenario {
-        "demo" => Scenario::demo(),
-        "empty" => Scenario::empty(),
-        other => anyhow::bail!("unknown scenario `{other}`: use `demo` or `empty`"),
+    let scenario = parse_scenario(scenario)?;
+    let config = match limits {
+        "pro" => ZoomSimConfig::pro(),
+        "business" => ZoomSimConfig::business(),
+        "unlimited" => ZoomSimConfig::unlimited(),
+        other => anyhow::bail!("unknown limits `{other}`: use `pro`, `business` or `unlimited`"),
     };
-    let sim = ZoomSim::start_on(addr, ZoomSimConfig::default(), scenario)
+    let sim = ZoomSim::start_on(addr, config, scenario)
         .await
         .with_context(|| format!("could not listen on {addr}"))?;
     if let Some(path) = write_settings {
@@ -119,14 +143,37 @@ pub async fn serve_sim(
             secret = sim.client_secret(),
             token = sim.token_url(),
         );
-        std::fs::write(path, text).with_context(|| format!("could not write {}", path.display()))?;
+        std::fs::write(path, text)
+            .with_context(|| format!("could not write {}", path.display()))?;
     }
     println!(
         "zoom simulator listening\napi_base_url = \"{}\"\ntoken_url = \"{}\"",
         sim.api_base_url(),
         sim.token_url()
     );
-    tokio::signal::ctrl_c().await.context("could not wait for Ctrl-C")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("could not wait for Ctrl-C")?;
     sim.shutdown().await;
     Ok(0)
+}
+
+/// `demo`, `empty`, or `bench:HOSTSxMEETINGS` (for example `bench:1000x10`).
+fn parse_scenario(text: &str) -> anyhow::Result<Scenario> {
+    match text {
+        "demo" => Ok(Scenario::demo()),
+        "empty" => Ok(Scenario::empty()),
+        other => {
+            let sizes = other
+                .strip_prefix("bench:")
+                .and_then(|s| s.split_once('x'))
+                .and_then(|(h, m)| Some((h.parse::<usize>().ok()?, m.parse::<usize>().ok()?)));
+            match sizes {
+                Some((hosts, meetings)) if hosts > 0 => Ok(Scenario::bench(hosts, meetings)),
+                _ => anyhow::bail!(
+                    "unknown scenario `{other}`: use `demo`, `empty` or `bench:HOSTSxMEETINGS` (e.g. bench:1000x10)"
+                ),
+            }
+        }
+    }
 }

@@ -3,7 +3,10 @@
 //! The pipeline (DESIGN.md): collect ([`platform`]) → evaluate and plan ([`engine`]) → apply and
 //! verify ([`sweep`]) → record ([`store`]) → report ([`report`]).
 
+pub mod app;
+pub mod bench;
 pub mod control;
+pub mod demo;
 pub mod engine;
 pub mod platform;
 pub mod profile;
@@ -11,4 +14,5 @@ pub mod report;
 pub mod session;
 pub mod settings;
 pub mod store;
+pub mod sweep;
 pub mod telemetry;

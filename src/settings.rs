@@ -198,13 +198,14 @@ impl Settings {
         let shown = path
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| "the environment".into());
-        let settings: Settings = builder
-            .build()
-            .and_then(|c| c.try_deserialize())
-            .map_err(|source| SettingsError::Load {
-                path: shown,
-                source,
-            })?;
+        let settings: Settings =
+            builder
+                .build()
+                .and_then(|c| c.try_deserialize())
+                .map_err(|source| SettingsError::Load {
+                    path: shown,
+                    source,
+                })?;
         settings.validate()?;
         Ok(settings)
     }
@@ -336,11 +337,16 @@ client_secret = "from-file"
         let s = Settings::load(Some(&write(dir.path(), &text)), Some(Default::default())).unwrap();
         let zoom = s.tenants[0].zoom.as_ref().unwrap();
         let secret = zoom
-            .secret_with("riverside", |n| (n == "RIVERSIDE_ZOOM_SECRET").then(|| "from-env".into()))
+            .secret_with("riverside", |n| {
+                (n == "RIVERSIDE_ZOOM_SECRET").then(|| "from-env".into())
+            })
             .unwrap();
         assert_eq!(secret.expose_secret(), "from-env");
         let missing = zoom.secret_with("riverside", |_| None).unwrap_err();
-        assert!(missing.to_string().contains("RIVERSIDE_ZOOM_SECRET"), "{missing}");
+        assert!(
+            missing.to_string().contains("RIVERSIDE_ZOOM_SECRET"),
+            "{missing}"
+        );
     }
 
     #[test]
@@ -362,8 +368,12 @@ client_secret = "from-file"
     #[test]
     fn a_bad_time_zone_is_named() {
         let dir = tempfile::tempdir().unwrap();
-        let text = BASE.replace("id = \"riverside\"", "id = \"riverside\"\ntimezone = \"Europe/Londn\"");
-        let err = Settings::load(Some(&write(dir.path(), &text)), Some(Default::default())).unwrap_err();
+        let text = BASE.replace(
+            "id = \"riverside\"",
+            "id = \"riverside\"\ntimezone = \"Europe/Londn\"",
+        );
+        let err =
+            Settings::load(Some(&write(dir.path(), &text)), Some(Default::default())).unwrap_err();
         assert!(err.to_string().contains("Europe/Londn"), "{err}");
     }
 }

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -55,7 +55,9 @@ pub async fn run(
     opts: RunOptions,
 ) -> Result<RunReport, RunError> {
     let dry_run = opts.dry_run || opts.kind == RunKind::Check;
-    let started_at = opts.now;
+    // The store keeps microseconds (PostgreSQL's precision); keep the report identical to what
+    // `report --run` loads back.
+    let started_at = opts.now.trunc_subsecs(6);
     let run_id = store
         .start_run(tenant, opts.kind, dry_run, started_at)
         .await?;
@@ -82,7 +84,7 @@ pub async fn run(
                     error: e.to_string(),
                 });
                 store.record_failures(&run_id, &report.failures).await?;
-                let finished = Utc::now().max(started_at);
+                let finished = Utc::now().trunc_subsecs(6).max(started_at);
                 store.finish_run(&run_id, finished).await?;
                 report.finished_at = Some(finished);
                 return Ok(report);
@@ -137,10 +139,8 @@ pub async fn run(
             }
         }
         progress.finish_and_clear();
-        report
-            .sessions
-            .sort_by(|a, b| (a.start, &a.session_id).cmp(&(b.start, &b.session_id)));
-        let finished = Utc::now().max(started_at);
+        report.sort_sessions();
+        let finished = Utc::now().trunc_subsecs(6).max(started_at);
         shared.store.finish_run(&run_id, finished).await?;
         report.finished_at = Some(finished);
         info!(totals = ?report.totals(), "run finished");
@@ -178,7 +178,10 @@ struct Shared {
 }
 
 impl Shared {
-    async fn run_host(&self, sessions: Vec<(Session, usize)>) -> Result<Vec<SessionReport>, RunError> {
+    async fn run_host(
+        &self,
+        sessions: Vec<(Session, usize)>,
+    ) -> Result<Vec<SessionReport>, RunError> {
         let mut reports = Vec::with_capacity(sessions.len());
         // Host-level controls fixed (and proven) earlier in this run for this host.
         let mut host_fixed: BTreeSet<Control> = BTreeSet::new();
@@ -252,7 +255,11 @@ impl Shared {
         }
 
         match self.platform.apply(&session, &changes).await {
-            Ok(applied) => info!(changes = changes.len(), writes = applied.write_requests, "applied"),
+            Ok(applied) => info!(
+                changes = changes.len(),
+                writes = applied.write_requests,
+                "applied"
+            ),
             Err(e) => {
                 warn!(error = %e, "could not apply");
                 mark_changes(&mut findings, &changes, &e);

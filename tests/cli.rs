@@ -117,5 +117,9 @@ fn a_missing_settings_file_is_a_clear_error() {
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).contains("/nonexistent/chaperone.toml"), "{}", text(&out));
+    assert!(
+        text(&out).contains("/nonexistent/chaperone.toml"),
+        "{}",
+        text(&out)
+    );
 }

@@ -8,8 +8,18 @@ use chaperone::report::{RunKind, RunReport};
 use chaperone_sim::{Fault, Scenario};
 use common::{spawn_app, spawn_app_with};
 
-fn findings(report: &RunReport) -> impl Iterator<Item = (&chaperone::report::SessionReport, &chaperone::report::Finding)> {
-    report.sessions.iter().flat_map(|s| s.findings.iter().map(move |f| (s, f)))
+fn findings(
+    report: &RunReport,
+) -> impl Iterator<
+    Item = (
+        &chaperone::report::SessionReport,
+        &chaperone::report::Finding,
+    ),
+> {
+    report
+        .sessions
+        .iter()
+        .flat_map(|s| s.findings.iter().map(move |f| (s, f)))
 }
 
 fn count(report: &RunReport, status: Status) -> usize {
@@ -20,13 +30,24 @@ fn count(report: &RunReport, status: Status) -> usize {
 async fn a_sweep_fixes_every_fixable_control_and_a_check_then_finds_no_fixable_drift() {
     let app = spawn_app(Scenario::demo()).await;
     let swept = app.run(RunKind::Sweep, false).await;
-    assert!(swept.sessions.len() >= 30, "demo has youth sessions: {}", swept.sessions.len());
+    assert!(
+        swept.sessions.len() >= 30,
+        "demo has youth sessions: {}",
+        swept.sessions.len()
+    );
     assert!(count(&swept, Status::Fixed) > 0);
     // Every change the sweep reports as fixed was verified by read-back.
     for s in &swept.sessions {
         for c in &s.changes {
             let f = s.findings.iter().find(|f| f.control == c.control).unwrap();
-            assert_eq!(c.verified, f.status == Status::Fixed, "{} {}: {:?}", s.topic, c.control, f);
+            assert_eq!(
+                c.verified,
+                f.status == Status::Fixed,
+                "{} {}: {:?}",
+                s.topic,
+                c.control,
+                f
+            );
         }
     }
     let checked = app.run(RunKind::Check, false).await;
@@ -72,7 +93,10 @@ async fn a_setting_locked_above_the_host_is_reported_with_its_lock_and_never_as_
     let locked: Vec<_> = findings(&swept)
         .filter(|(_, f)| f.control == Control::ScreenShare && f.lock.is_some())
         .collect();
-    assert!(!locked.is_empty(), "the demo locks screen sharing for the Volunteers group");
+    assert!(
+        !locked.is_empty(),
+        "the demo locks screen sharing for the Volunteers group"
+    );
     for (s, f) in locked {
         assert_eq!(f.status, Status::Drift, "{}: {:?}", s.topic, f);
         assert!(f.detail.contains("Volunteers"), "{}", f.detail);
@@ -86,8 +110,15 @@ async fn needs_human_items_say_what_the_host_must_do() {
     let staff: Vec<_> = findings(&swept)
         .filter(|(_, f)| f.control == Control::SecondStaff && f.status == Status::NeedsHuman)
         .collect();
-    assert!(!staff.is_empty(), "one-to-one sessions without a colleague need a person");
-    assert!(staff.iter().all(|(_, f)| f.detail.contains("alternative host")));
+    assert!(
+        !staff.is_empty(),
+        "one-to-one sessions without a colleague need a person"
+    );
+    assert!(
+        staff
+            .iter()
+            .all(|(_, f)| f.detail.contains("alternative host"))
+    );
     let cover: Vec<_> = findings(&swept)
         .filter(|(_, f)| f.control == Control::CoverHours && f.status == Status::NeedsHuman)
         .collect();
@@ -100,9 +131,14 @@ async fn garbage_from_the_platform_is_an_error_for_that_session_and_the_run_goes
     let app = spawn_app(Scenario::demo()).await;
     let before = app.run(RunKind::Check, false).await;
     let victim = before.sessions[0].session_id.clone();
-    app.sim.inject(Fault::malformed_json_for_meeting(victim.parse().unwrap()));
+    app.sim
+        .inject(Fault::malformed_json().on_meeting(victim.parse().unwrap()));
     let report = app.run(RunKind::Check, false).await;
-    let s = report.sessions.iter().find(|s| s.session_id == victim).expect("still listed");
+    let s = report
+        .sessions
+        .iter()
+        .find(|s| s.session_id == victim)
+        .expect("still listed");
     assert!(s.findings.iter().all(|f| f.status == Status::Error));
     let others_ok = report
         .sessions
@@ -117,7 +153,11 @@ async fn garbage_from_the_platform_is_an_error_for_that_session_and_the_run_goes
 async fn every_run_is_recorded_and_prints_again_from_the_store() {
     let app = spawn_app(Scenario::demo()).await;
     let swept = app.run(RunKind::Sweep, false).await;
-    let loaded = app.store.load_run(&swept.run_id).await.expect("run is stored");
+    let loaded = app
+        .store
+        .load_run(&swept.run_id)
+        .await
+        .expect("run is stored");
     assert_eq!(loaded, swept);
 }
 
@@ -128,9 +168,16 @@ async fn a_session_in_progress_is_left_alone() {
     let in_progress: Vec<_> = findings(&swept)
         .filter(|(_, f)| f.detail.contains("in progress"))
         .collect();
-    assert!(!in_progress.is_empty(), "the demo has a session in progress");
+    assert!(
+        !in_progress.is_empty(),
+        "the demo has a session in progress"
+    );
     for (s, _) in &in_progress {
-        assert!(s.changes.is_empty(), "{} was changed while in progress", s.topic);
+        assert!(
+            s.changes.is_empty(),
+            "{} was changed while in progress",
+            s.topic
+        );
     }
 }
 
@@ -147,6 +194,9 @@ async fn the_change_ceiling_stops_a_run_changing_more_sessions() {
     for s in swept.sessions.iter().filter(|s| !s.changes.is_empty()) {
         *changed_per_profile.entry(s.profile.clone()).or_insert(0) += 1;
     }
-    assert!(changed_per_profile.values().all(|n| *n <= 1), "{changed_per_profile:?}");
+    assert!(
+        changed_per_profile.values().all(|n| *n <= 1),
+        "{changed_per_profile:?}"
+    );
     assert!(findings(&swept).any(|(_, f)| f.detail.contains("ceiling")));
 }

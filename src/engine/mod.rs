@@ -106,7 +106,9 @@ fn evaluate_control(
 fn asks_for(profile: &Profile, control: Control) -> bool {
     match control {
         Control::CloudRecording => profile.cloud_recording.is_some(),
-        Control::CoverHours => profile.controls.contains_key(&control) && profile.cover_hours.is_some(),
+        Control::CoverHours => {
+            profile.controls.contains_key(&control) && profile.cover_hours.is_some()
+        }
         _ => profile.controls.contains_key(&control),
     }
 }
@@ -143,7 +145,11 @@ fn evaluate_reading(profile: &Profile, session: &Session, control: Control) -> F
             return finding(control, Status::Unsupported, reason.clone());
         }
         Some(Reading::Error { reason }) => {
-            return finding(control, Status::Error, format!("could not be read: {reason}"));
+            return finding(
+                control,
+                Status::Error,
+                format!("could not be read: {reason}"),
+            );
         }
         Some(Reading::Value { level, locked, .. }) => (*level, locked.clone()),
     };
@@ -173,7 +179,10 @@ fn evaluate_reading(profile: &Profile, session: &Session, control: Control) -> F
         finding(
             control,
             Status::Drift,
-            format!("is `{observed}`, profile `{}` asks for `{wanted}`", profile.name),
+            format!(
+                "is `{observed}`, profile `{}` asks for `{wanted}`",
+                profile.name
+            ),
         )
     };
     f.observed = Some(observed.to_string());
@@ -255,7 +264,14 @@ fn evaluate_second_staff(profile: &Profile, session: &Session, ctx: &Context<'_>
             ),
         )
     };
-    f.observed = Some(if staff.is_empty() { "optional" } else { "required" }.into());
+    f.observed = Some(
+        if staff.is_empty() {
+            "optional"
+        } else {
+            "required"
+        }
+        .into(),
+    );
     f.wanted = Some("required".into());
     f
 }
@@ -298,7 +314,14 @@ fn evaluate_cover_hours(profile: &Profile, session: &Session, ctx: &Context<'_>)
             ),
         ),
     };
-    f.observed = Some(if outside.is_empty() { "inside" } else { "outside" }.into());
+    f.observed = Some(
+        if outside.is_empty() {
+            "inside"
+        } else {
+            "outside"
+        }
+        .into(),
+    );
     f.wanted = Some("inside".into());
     f
 }
@@ -372,7 +395,10 @@ pub fn settle(changes: &[Change], after: Vec<Finding>) -> (Vec<Finding>, Vec<Cha
             let verified = f.status == Status::Compliant;
             records.push(ChangeRecord {
                 control: f.control,
-                before: change.from.map(|l| f.control.level_name(l).to_string()),
+                before: match &change.to {
+                    Target::AddCoHost { .. } => Some("no staff alternative host".to_string()),
+                    Target::Level { .. } => change.from.map(|l| f.control.level_name(l).to_string()),
+                },
                 after: match &change.to {
                     Target::Level { level } => f.control.level_name(*level).to_string(),
                     Target::AddCoHost { email } => format!("alternative host {email} added"),

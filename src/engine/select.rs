@@ -10,7 +10,11 @@ pub fn specificity(profile: &Profile, session: &Session) -> Option<u8> {
     let sel = &profile.selector;
     let email = session.host.email.to_ascii_lowercase();
     let topic = session.topic.to_lowercase();
-    if sel.host_emails.iter().any(|e| e.eq_ignore_ascii_case(&email)) {
+    if sel
+        .host_emails
+        .iter()
+        .any(|e| e.eq_ignore_ascii_case(&email))
+    {
         return Some(5);
     }
     if sel.tracking_fields.iter().any(|t| {
@@ -28,15 +32,20 @@ pub fn specificity(profile: &Profile, session: &Session) -> Option<u8> {
     {
         return Some(3);
     }
-    if sel
-        .host_groups
-        .iter()
-        .any(|g| session.host.groups.iter().any(|h| h.eq_ignore_ascii_case(g)))
-    {
+    if sel.host_groups.iter().any(|g| {
+        session
+            .host
+            .groups
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(g))
+    }) {
         return Some(2);
     }
     if let Some((_, domain)) = email.rsplit_once('@')
-        && sel.host_domains.iter().any(|d| d.eq_ignore_ascii_case(domain))
+        && sel
+            .host_domains
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(domain))
     {
         return Some(1);
     }

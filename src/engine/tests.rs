@@ -290,12 +290,13 @@ fn a_late_evening_session_is_outside_cover_hours_and_needs_a_human() {
     // Tuesday 24 November 2026 20:30 London, 90 minutes: ends 22:00, after 21:00.
     session.start = Some(Utc.with_ymd_and_hms(2026, 11, 24, 20, 30, 0).unwrap());
     let f = evaluate(&strict_profile(), &session, &ctx(&dir));
-    let cover = f
-        .iter()
-        .find(|f| f.control == Control::CoverHours)
-        .unwrap();
+    let cover = f.iter().find(|f| f.control == Control::CoverHours).unwrap();
     assert_eq!(cover.status, Status::NeedsHuman);
-    assert!(cover.detail.contains("Tue 24 Nov 20:30–22:00"), "{}", cover.detail);
+    assert!(
+        cover.detail.contains("Tue 24 Nov 20:30–22:00"),
+        "{}",
+        cover.detail
+    );
 }
 
 #[test]

@@ -92,6 +92,13 @@ pub struct ChangeRecord {
 }
 
 impl RunReport {
+    /// Puts sessions in report order: by start time (sessions with no fixed time first), then id.
+    /// One order everywhere, so a run printed again from the store reads the same.
+    pub fn sort_sessions(&mut self) {
+        self.sessions
+            .sort_by(|a, b| (a.start, &a.session_id).cmp(&(b.start, &b.session_id)));
+    }
+
     /// How many findings have each status.
     pub fn totals(&self) -> BTreeMap<Status, usize> {
         let mut totals = BTreeMap::new();

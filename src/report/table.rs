@@ -17,7 +17,11 @@ pub fn render(report: &RunReport) -> String {
         report.kind.name(),
         report.tenant,
         report.run_id,
-        if report.dry_run { " (no changes made)" } else { "" }
+        if report.dry_run {
+            " (no changes made)"
+        } else {
+            ""
+        }
     );
     let _ = writeln!(
         out,
@@ -33,7 +37,12 @@ pub fn render(report: &RunReport) -> String {
     section(&mut out, report, Status::NeedsHuman, "Needs a person");
     section(&mut out, report, Status::Drift, "Drift not fixed");
     fixed(&mut out, report);
-    section(&mut out, report, Status::Error, "Errors (not counted as compliant)");
+    section(
+        &mut out,
+        report,
+        Status::Error,
+        "Errors (not counted as compliant)",
+    );
     section(&mut out, report, Status::Waived, "Waived");
     unsupported(&mut out, report);
     if !report.failures.is_empty() {
@@ -152,7 +161,9 @@ fn fixed(out: &mut String, report: &RunReport) {
             );
         }
         if s.join_link_changed {
-            out.push_str("    ! a passcode was added: the join link changed; the host must re-send it\n");
+            out.push_str(
+                "    ! a passcode was added: the join link changed; the host must re-send it\n",
+            );
         }
     }
 }

@@ -713,7 +713,7 @@ impl Store {
         Ok(())
     }
 
-    /// Loads a run as it was recorded: sessions in the order they were recorded, findings and
+    /// Loads a run as it was recorded: sessions in report order ([`RunReport::sort_sessions`]), findings and
     /// changes in their report order. A run whose process died loads with `finished_at` `None`.
     pub async fn load_run(&self, run_id: &str) -> Result<RunReport, StoreError> {
         let not_found = || StoreError::RunNotFound {
@@ -841,6 +841,7 @@ impl Store {
                 });
             }
             tx.commit().await.map_err(db(ACTION))?;
+            report.sort_sessions();
             Ok(report)
         })
     }

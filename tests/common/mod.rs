@@ -44,7 +44,9 @@ pub async fn spawn_app(scenario: Scenario) -> TestApp {
 
 pub async fn spawn_app_with(config: ZoomSimConfig, scenario: Scenario) -> TestApp {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let sim = ZoomSim::start(config, scenario).await.expect("simulator starts");
+    let sim = ZoomSim::start(config, scenario)
+        .await
+        .expect("simulator starts");
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
         .await
@@ -95,6 +97,6 @@ impl TestApp {
     }
 
     pub fn writes(&self) -> u64 {
-        self.sim.stats().write_requests
+        self.sim.stats().writes
     }
 }

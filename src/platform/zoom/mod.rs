@@ -1,1 +1,890 @@
-//! Zoom adapter (placeholder: being written).
+//! The Zoom adapter: reads an account's scheduled meetings into neutral [`Session`]s, writes the
+//! changes the engine planned, and reads back.
+//!
+//! Layout, after octocrab's: [`models`] (serde types for the Zoom JSON used), [`auth`] (the S2S
+//! OAuth token cache), [`http`] (rate limits, retries, errors that keep Zoom's body), [`map`] (pure
+//! Zoom ⇄ neutral mapping) and [`passcode`] (generation). Facts about Zoom cite
+//! `shared/research/zoom.md` (§ numbers) or the vendor spec paths.
+//!
+//! Call budget of a collect, for `H` active users, `K` of them hosting `M` meetings in the window,
+//! in `G` groups: LIGHT `M` (GET meeting); MEDIUM `groups pages + user pages + H×meeting pages +
+//! 2K (settings, meeting_security) + G (group locks) + 1 (account locks)`.
+
+mod auth;
+mod http;
+mod map;
+mod models;
+mod passcode;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{NaiveDate, Utc};
+use secrecy::SecretString;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use self::auth::TokenCache;
+use self::http::{Http, Label};
+use self::map::{GroupLocks, HostContext, Keep};
+use self::models::{
+    Group, GroupList, LockSettings, Meeting, MeetingList, MeetingSummary, PasswordRequirement,
+    SecuritySettings, User, UserList, UserSettings,
+};
+use crate::control::Control;
+use crate::platform::{
+    Applied, Change, CollectFailure, Collected, Platform, PlatformError, Window,
+};
+use crate::session::{Host, PlatformKind, Session};
+use crate::settings::ZoomSettings;
+
+/// Requests in flight at once while fetching many meetings or hosts. The governor limiters set
+/// the pace; this only bounds memory and sockets.
+const CONCURRENCY: usize = 16;
+
+/// Largest page Zoom allows on the lists used: `GET /users/{userId}/meetings` `page_size` max 300
+/// (meetings.openapi.json); `GET /groups` max 300; `GET /users` max 2000, 300 is used as asked.
+const PAGE_SIZE: &str = "300";
+
+/// A guard against a server that keeps handing out `next_page_token`s.
+const MAX_PAGES: usize = 10_000;
+
+/// The Zoom adapter of one tenant (one Zoom account, one Server-to-Server OAuth app).
+#[derive(Clone)]
+pub struct ZoomPlatform {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for ZoomPlatform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZoomPlatform")
+            .field("tenant", &self.inner.tenant)
+            .field("http", &self.inner.http)
+            .field("daily_updates_per_host", &self.inner.daily_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    tenant: String,
+    http: Http,
+    daily_limit: u32,
+    /// Meeting writes per host id per UTC day (zoom.md §5: 100 a day, reset 00:00 UTC).
+    daily: Mutex<HashMap<String, (NaiveDate, u32)>>,
+    /// Group ids of hosts and names of groups seen in the last collect, so a read-back does not
+    /// need the user and group lists again. Membership changes rarely; locks are always re-read.
+    directory: Mutex<Directory>,
+    concurrency: Arc<Semaphore>,
+}
+
+#[derive(Default)]
+struct Directory {
+    host_groups: HashMap<String, Vec<String>>,
+    group_names: HashMap<String, String>,
+}
+
+impl ZoomPlatform {
+    /// Builds the adapter. No request is made until the first call.
+    pub fn new(
+        tenant: &str,
+        settings: &ZoomSettings,
+        secret: SecretString,
+    ) -> Result<ZoomPlatform, PlatformError> {
+        for (what, value) in [
+            ("api_base_url", &settings.api_base_url),
+            ("token_url", &settings.token_url),
+        ] {
+            if url::Url::parse(value).is_err() {
+                return Err(PlatformError::Transport {
+                    platform: PlatformKind::Zoom,
+                    path: value.clone(),
+                    message: format!("`{what}` is not a URL"),
+                });
+            }
+        }
+        let auth = TokenCache::new(
+            &settings.token_url,
+            &settings.account_id,
+            &settings.client_id,
+            secret,
+        );
+        let http = Http::new(
+            &settings.api_base_url,
+            auth,
+            settings.rate_limits.light_per_second,
+            settings.rate_limits.medium_per_second,
+            Duration::from_secs(settings.timeout_secs.max(1)),
+        )?;
+        Ok(ZoomPlatform {
+            inner: Arc::new(Inner {
+                tenant: tenant.to_string(),
+                http,
+                daily_limit: settings.daily_updates_per_host,
+                daily: Mutex::new(HashMap::new()),
+                directory: Mutex::new(Directory::default()),
+                concurrency: Arc::new(Semaphore::new(CONCURRENCY)),
+            }),
+        })
+    }
+
+    /// Write requests this client has sent (every PATCH on the wire, retries included).
+    pub fn write_requests(&self) -> u64 {
+        self.inner.http.writes()
+    }
+
+    /// Tokens fetched so far (for tests: a revoked token is replaced exactly once).
+    pub fn tokens_fetched(&self) -> u64 {
+        self.inner.http.auth.fetches()
+    }
+
+    /// Tells the adapter how many meeting updates `host_id` already used today (UTC), for example
+    /// from the store after a restart. The larger of this and the adapter's own count is kept.
+    pub fn seed_daily_updates(&self, host_id: &str, count: u32) {
+        let today = Utc::now().date_naive();
+        if let Ok(mut daily) = self.inner.daily.lock() {
+            let entry = daily.entry(host_id.to_string()).or_insert((today, 0));
+            if entry.0 != today {
+                *entry = (today, 0);
+            }
+            entry.1 = entry.1.max(count);
+        }
+    }
+
+    /// Meeting updates counted today for `host_id`.
+    pub fn daily_updates(&self, host_id: &str) -> u32 {
+        let today = Utc::now().date_naive();
+        self.inner
+            .daily
+            .lock()
+            .ok()
+            .and_then(|d| {
+                d.get(host_id)
+                    .filter(|(day, _)| *day == today)
+                    .map(|(_, n)| *n)
+            })
+            .unwrap_or(0)
+    }
+}
+
+/// Percent-encodes one path segment (user ids are URL-safe, but an email may be used as an id).
+fn segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~@".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn meeting_id(session: &Session) -> Result<u64, PlatformError> {
+    session
+        .id
+        .parse::<u64>()
+        .map_err(|_| PlatformError::NotFound {
+            platform: PlatformKind::Zoom,
+            what: format!("Zoom meeting `{}` (not a Zoom meeting id)", session.id),
+        })
+}
+
+impl Inner {
+    /// Every page of a `next_page_token` list (zoom.md §3.1, §3.2; tokens last 15 minutes).
+    async fn pages<T, F>(
+        &self,
+        path: &str,
+        query: &[(&'static str, &str)],
+        mut take: F,
+    ) -> Result<(), PlatformError>
+    where
+        T: serde::de::DeserializeOwned,
+        F: FnMut(T) -> Option<String>,
+    {
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let mut q: Vec<(&'static str, String)> =
+                query.iter().map(|(k, v)| (*k, v.to_string())).collect();
+            if let Some(t) = &token {
+                q.push(("next_page_token", t.clone()));
+            }
+            let page: T = self.http.get(Label::Medium, path.to_string(), q).await?;
+            token = take(page).filter(|t| !t.is_empty());
+            if token.is_none() {
+                return Ok(());
+            }
+        }
+        Err(PlatformError::Decode {
+            platform: PlatformKind::Zoom,
+            path: path.to_string(),
+            message: format!("more than {MAX_PAGES} pages; stopped"),
+        })
+    }
+
+    /// `GET /groups` → id → name (users.openapi.json `paths./groups.get`, MEDIUM).
+    async fn groups(&self) -> Result<HashMap<String, String>, PlatformError> {
+        let mut out = HashMap::new();
+        self.pages("/groups", &[("page_size", PAGE_SIZE)], |p: GroupList| {
+            out.extend(p.groups.into_iter().map(|g| (g.id, g.name)));
+            p.next_page_token
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// `GET /users?status=active` (users.openapi.json `paths./users.get`, MEDIUM).
+    async fn users(&self) -> Result<Vec<User>, PlatformError> {
+        let mut out = Vec::new();
+        self.pages(
+            "/users",
+            &[("status", "active"), ("page_size", PAGE_SIZE)],
+            |p: UserList| {
+                out.extend(p.users);
+                p.next_page_token
+            },
+        )
+        .await?;
+        Ok(out)
+    }
+
+    /// `GET /users/{userId}/meetings?type=upcoming` (meetings.openapi.json, MEDIUM).
+    async fn meetings_of(&self, user_id: &str) -> Result<Vec<MeetingSummary>, PlatformError> {
+        let mut out = Vec::new();
+        self.pages(
+            &format!("/users/{}/meetings", segment(user_id)),
+            &[("type", "upcoming"), ("page_size", PAGE_SIZE)],
+            |p: MeetingList| {
+                out.extend(p.meetings);
+                p.next_page_token
+            },
+        )
+        .await?;
+        Ok(out)
+    }
+
+    /// `GET /meetings/{meetingId}` (LIGHT). A 404 becomes `NotFound`.
+    async fn meeting(&self, id: u64) -> Result<Meeting, PlatformError> {
+        match self
+            .http
+            .get(Label::Light, format!("/meetings/{id}"), Vec::new())
+            .await
+        {
+            Err(PlatformError::Api { status: 404, .. }) => Err(PlatformError::NotFound {
+                platform: PlatformKind::Zoom,
+                what: format!("Zoom meeting {id}"),
+            }),
+            other => other,
+        }
+    }
+
+    /// `GET /users/{userId}/settings` (MEDIUM).
+    async fn user_settings(&self, user_id: &str) -> Result<UserSettings, PlatformError> {
+        let path = format!("/users/{}/settings", segment(user_id));
+        self.http.get(Label::Medium, path, Vec::new()).await
+    }
+
+    /// `GET /users/{userId}/settings?option=meeting_security` (MEDIUM).
+    async fn security_settings(&self, user_id: &str) -> Result<SecuritySettings, PlatformError> {
+        let path = format!("/users/{}/settings", segment(user_id));
+        self.http
+            .get(
+                Label::Medium,
+                path,
+                vec![("option", "meeting_security".into())],
+            )
+            .await
+    }
+
+    /// `GET /groups/{groupId}/lock_settings` (MEDIUM).
+    async fn group_locks(&self, group_id: &str) -> Result<LockSettings, PlatformError> {
+        let path = format!("/groups/{}/lock_settings", segment(group_id));
+        self.http.get(Label::Medium, path, Vec::new()).await
+    }
+
+    /// `GET /accounts/me/lock_settings` (accounts.openapi.json, MEDIUM; `me` = own account,
+    /// zoom.md §2).
+    async fn account_locks(&self) -> Result<LockSettings, PlatformError> {
+        self.http
+            .get(
+                Label::Medium,
+                "/accounts/me/lock_settings".into(),
+                Vec::new(),
+            )
+            .await
+    }
+
+    /// Host settings and security settings, read together.
+    async fn host_context(
+        &self,
+        user_id: &str,
+        groups: Vec<GroupLocks>,
+        account_locks: Result<LockSettings, String>,
+    ) -> HostContext {
+        let (settings, security) =
+            tokio::join!(self.user_settings(user_id), self.security_settings(user_id));
+        HostContext {
+            settings: settings.map_err(|e| e.to_string()),
+            security: security.map_err(|e| e.to_string()),
+            groups,
+            account_locks,
+        }
+    }
+
+    fn host_of(user: &User, group_names: &HashMap<String, String>) -> Host {
+        Host {
+            id: user.id.clone(),
+            email: user.email.clone(),
+            name: user.name(),
+            // ASSUMPTION: a group id missing from `GET /groups` is shown as its id.
+            groups: user
+                .group_ids
+                .iter()
+                .map(|g| group_names.get(g).cloned().unwrap_or_else(|| g.clone()))
+                .collect(),
+        }
+    }
+
+    /// Reserves one meeting update of `host_id` for today, or refuses before Zoom would.
+    fn reserve_update(&self, host_id: &str, shown: &str) -> Result<(), PlatformError> {
+        let today = Utc::now().date_naive();
+        let mut daily = self
+            .daily
+            .lock()
+            .map_err(|_| PlatformError::DailyBudgetExhausted {
+                host: shown.to_string(),
+                limit: self.daily_limit,
+            })?;
+        let entry = daily.entry(host_id.to_string()).or_insert((today, 0));
+        if entry.0 != today {
+            *entry = (today, 0);
+        }
+        if entry.1 >= self.daily_limit {
+            return Err(PlatformError::DailyBudgetExhausted {
+                host: shown.to_string(),
+                limit: self.daily_limit,
+            });
+        }
+        entry.1 += 1;
+        Ok(())
+    }
+
+    fn exhaust_budget(&self, host_id: &str) {
+        let today = Utc::now().date_naive();
+        if let Ok(mut daily) = self.daily.lock() {
+            daily.insert(host_id.to_string(), (today, self.daily_limit));
+        }
+    }
+
+    /// The host's groups with fresh lock settings, for a read-back.
+    async fn fresh_groups(&self, host_id: &str) -> Vec<GroupLocks> {
+        let known = self.directory.lock().ok().and_then(|d| {
+            d.host_groups.get(host_id).map(|ids| {
+                ids.iter()
+                    .map(|id| Group {
+                        id: id.clone(),
+                        name: d.group_names.get(id).cloned().unwrap_or_else(|| id.clone()),
+                    })
+                    .collect::<Vec<_>>()
+            })
+        });
+        let groups = match known {
+            Some(g) => g,
+            None => match self.lookup_groups(host_id).await {
+                Ok(g) => g,
+                Err(e) => {
+                    return vec![(
+                        Group {
+                            id: String::new(),
+                            name: "(the host's groups)".into(),
+                        },
+                        Err(e.to_string()),
+                    )];
+                }
+            },
+        };
+        let mut out = Vec::with_capacity(groups.len());
+        for g in groups {
+            let locks = self.group_locks(&g.id).await.map_err(|e| e.to_string());
+            out.push((g, locks));
+        }
+        out
+    }
+
+    /// `GET /users/{userId}` (LIGHT, zoom.md §5) for `group_ids`, and `GET /groups` for names.
+    async fn lookup_groups(&self, host_id: &str) -> Result<Vec<Group>, PlatformError> {
+        let user: User = self
+            .http
+            .get(
+                Label::Light,
+                format!("/users/{}", segment(host_id)),
+                Vec::new(),
+            )
+            .await?;
+        let names = if user.group_ids.is_empty() {
+            HashMap::new()
+        } else {
+            self.groups().await?
+        };
+        if let Ok(mut d) = self.directory.lock() {
+            d.host_groups
+                .insert(host_id.to_string(), user.group_ids.clone());
+            d.group_names.extend(names.clone());
+        }
+        Ok(user
+            .group_ids
+            .iter()
+            .map(|id| Group {
+                id: id.clone(),
+                name: names.get(id).cloned().unwrap_or_else(|| id.clone()),
+            })
+            .collect())
+    }
+
+    /// The passcode rules of the host: `meeting_security.meeting_password_requirement`, else
+    /// `schedule_meeting.meeting_password_requirement` (zoom.md §2.1 row 1a), else none.
+    async fn passcode_rules(&self, host_id: &str) -> Result<PasswordRequirement, PlatformError> {
+        let security = self.security_settings(host_id).await?;
+        if let Some(r) = security.meeting_security.meeting_password_requirement {
+            return Ok(r);
+        }
+        let settings = self.user_settings(host_id).await?;
+        Ok(settings
+            .schedule_meeting
+            .meeting_password_requirement
+            .unwrap_or_default())
+    }
+}
+
+/// Runs `f` for each item with at most [`CONCURRENCY`] in flight, keeping input order.
+async fn for_each<I, T, F, Fut>(inner: &Arc<Inner>, items: Vec<I>, f: F) -> Vec<T>
+where
+    I: Send + 'static,
+    T: Send + 'static,
+    F: Fn(Arc<Inner>, I) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+{
+    let mut set = JoinSet::new();
+    let n = items.len();
+    for (i, item) in items.into_iter().enumerate() {
+        let sem = inner.concurrency.clone();
+        let fut = f(inner.clone(), item);
+        set.spawn(
+            async move {
+                let _permit = sem.acquire_owned().await.ok();
+                (i, fut.await)
+            }
+            .in_current_span(),
+        );
+    }
+    let mut out: Vec<Option<T>> = (0..n).map(|_| None).collect();
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok((i, v)) => {
+                if let Some(slot) = out.get_mut(i) {
+                    *slot = Some(v);
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "a Zoom task panicked or was cancelled"),
+        }
+    }
+    out.into_iter().flatten().collect()
+}
+
+#[async_trait]
+impl Platform for ZoomPlatform {
+    fn kind(&self) -> PlatformKind {
+        PlatformKind::Zoom
+    }
+
+    async fn collect(&self, window: &Window) -> Result<Collected, PlatformError> {
+        let span =
+            tracing::info_span!("zoom.collect", tenant = %self.inner.tenant, platform = "zoom");
+        let inner = self.inner.clone();
+        let window = *window;
+        async move { collect(&inner, &window).await }
+            .instrument(span)
+            .await
+    }
+
+    async fn read_session(&self, session: &Session) -> Result<Session, PlatformError> {
+        let span = tracing::info_span!("zoom.read_session", tenant = %self.inner.tenant, platform = "zoom", session = %session.id);
+        async {
+            let inner = &self.inner;
+            let id = meeting_id(session)?;
+            let m = inner.meeting(id).await?;
+            let host_id = m
+                .host_id
+                .clone()
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| session.host.id.clone());
+            let (groups, account) =
+                tokio::join!(inner.fresh_groups(&host_id), inner.account_locks());
+            let mut host = session.host.clone();
+            if host.id.is_empty() {
+                host.id = host_id.clone();
+            }
+            if groups.iter().all(|(g, _)| !g.id.is_empty()) {
+                host.groups = groups.iter().map(|(g, _)| g.name.clone()).collect();
+            }
+            let ctx = inner
+                .host_context(&host_id, groups, account.map_err(|e| e.to_string()))
+                .await;
+            Ok(map::session(&m, &host, &ctx))
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn apply(&self, session: &Session, changes: &[Change]) -> Result<Applied, PlatformError> {
+        let span = tracing::info_span!("zoom.apply", tenant = %self.inner.tenant, platform = "zoom", session = %session.id);
+        async { apply(&self.inner, session, changes).await }
+            .instrument(span)
+            .await
+    }
+}
+
+async fn collect(inner: &Arc<Inner>, window: &Window) -> Result<Collected, PlatformError> {
+    // The lists everything else hangs on: without them no session can be judged, so they fail
+    // the collect rather than leaving sessions silently out of scope.
+    let group_names = inner.groups().await?;
+    let users = inner.users().await?;
+    if let Ok(mut d) = inner.directory.lock() {
+        d.group_names = group_names.clone();
+        d.host_groups = users
+            .iter()
+            .map(|u| (u.id.clone(), u.group_ids.clone()))
+            .collect();
+    }
+    let mut failures = Vec::new();
+
+    // 1. Each host's upcoming meetings; a failure is that host's, the rest goes on.
+    let listed = for_each(inner, users.clone(), |inner, user: User| async move {
+        let result = inner.meetings_of(&user.id).await;
+        (user, result)
+    })
+    .await;
+    let mut candidates: Vec<(usize, MeetingSummary, Keep)> = Vec::new();
+    for (idx, (user, result)) in listed.into_iter().enumerate() {
+        match result {
+            Ok(items) => {
+                for item in items {
+                    let keep = map::keep(&item, window);
+                    if keep != Keep::No {
+                        candidates.push((idx, item, keep));
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(host = %user.email, error = %e, "could not list a host's meetings");
+                failures.push(CollectFailure {
+                    what: format!("meetings of host {}", user.email),
+                    host_email: Some(user.email.clone()),
+                    error: e.to_string(),
+                });
+            }
+        }
+    }
+
+    // 2. Each kept meeting's details (LIGHT); recurring ones are kept only if an occurrence is in
+    // the window. A failed read keeps the meeting, as an error.
+    let window_copy = *window;
+    let fetched = for_each(
+        inner,
+        candidates,
+        move |inner, (idx, item, keep)| async move {
+            let span = tracing::debug_span!("zoom.meeting", session = item.id);
+            let result = inner.meeting(item.id).instrument(span).await;
+            let keep_it = match (&result, keep) {
+                (Ok(m), Keep::IfAnOccurrenceIs) => map::meeting_in_window(m, &window_copy),
+                _ => true,
+            };
+            keep_it.then_some((idx, item, result))
+        },
+    )
+    .await;
+    let fetched: Vec<_> = fetched.into_iter().flatten().collect();
+
+    // 3. Settings of each host with a kept meeting, group locks once per group, account locks once.
+    let mut host_idx: Vec<usize> = fetched.iter().map(|(i, _, _)| *i).collect();
+    host_idx.sort_unstable();
+    host_idx.dedup();
+    let group_ids: Vec<String> = {
+        let mut seen = HashSet::new();
+        host_idx
+            .iter()
+            .filter_map(|i| users.get(*i))
+            .flat_map(|u| u.group_ids.iter().cloned())
+            .filter(|g| seen.insert(g.clone()))
+            .collect()
+    };
+    let account = if host_idx.is_empty() {
+        Err("not read".to_string())
+    } else {
+        inner.account_locks().await.map_err(|e| e.to_string())
+    };
+    let group_locks: HashMap<String, Result<LockSettings, String>> =
+        for_each(inner, group_ids, |inner, id: String| async move {
+            let locks = inner.group_locks(&id).await.map_err(|e| e.to_string());
+            (id, locks)
+        })
+        .await
+        .into_iter()
+        .collect();
+    let host_jobs: Vec<(usize, String, Vec<GroupLocks>)> = host_idx
+        .iter()
+        .filter_map(|i| users.get(*i).map(|u| (*i, u)))
+        .map(|(i, u)| {
+            let groups = u
+                .group_ids
+                .iter()
+                .map(|g| {
+                    let group = Group {
+                        id: g.clone(),
+                        name: group_names.get(g).cloned().unwrap_or_else(|| g.clone()),
+                    };
+                    let locks = group_locks
+                        .get(g)
+                        .cloned()
+                        .unwrap_or_else(|| Err("not read".into()));
+                    (group, locks)
+                })
+                .collect();
+            (i, u.id.clone(), groups)
+        })
+        .collect();
+    let contexts: BTreeMap<usize, HostContext> =
+        for_each(inner, host_jobs, move |inner, (i, id, groups)| {
+            let account = account.clone();
+            async move { (i, inner.host_context(&id, groups, account).await) }
+        })
+        .await
+        .into_iter()
+        .collect();
+
+    // 4. Map.
+    let mut sessions = Vec::with_capacity(fetched.len());
+    for (idx, item, result) in fetched {
+        let Some(user) = users.get(idx) else { continue };
+        let host = Inner::host_of(user, &group_names);
+        let session = match result {
+            Ok(m) => {
+                let fallback;
+                let ctx = match contexts.get(&idx) {
+                    Some(c) => c,
+                    None => {
+                        fallback = HostContext::unreadable("the host's settings were not read");
+                        &fallback
+                    }
+                };
+                map::session(&m, &host, ctx)
+            }
+            Err(e) => {
+                tracing::warn!(session = item.id, error = %e, "could not read a meeting");
+                map::unreadable_session(&item, &host, &e.to_string())
+            }
+        };
+        sessions.push(session);
+    }
+    tracing::info!(
+        sessions = sessions.len(),
+        failures = failures.len(),
+        "zoom collect done"
+    );
+    // Every user seen, for the engine's "is this alternative host staff?" check.
+    let directory = users
+        .iter()
+        .map(|u| {
+            (
+                u.email.to_lowercase(),
+                Inner::host_of(u, &group_names).groups,
+            )
+        })
+        .collect();
+    Ok(Collected {
+        sessions,
+        failures,
+        directory,
+    })
+}
+
+/// Whether a change is written on the meeting (and so needs a fresh read of it first).
+fn is_meeting_change(c: &Change) -> bool {
+    matches!(
+        c.control,
+        Control::Passcode
+            | Control::WaitingRoom
+            | Control::JoinBeforeHost
+            | Control::LocalRecording
+            | Control::CloudRecording
+            | Control::SecondStaff
+    )
+}
+
+async fn apply(
+    inner: &Arc<Inner>,
+    session: &Session,
+    changes: &[Change],
+) -> Result<Applied, PlatformError> {
+    if changes.is_empty() {
+        return Ok(Applied::default());
+    }
+    let id = meeting_id(session)?;
+    // A fresh read: alternative hosts are appended to what is there now, and a passcode is only
+    // added where there is none now.
+    let current = if changes.iter().any(is_meeting_change) {
+        inner.meeting(id).await?
+    } else {
+        Meeting::default()
+    };
+    let host_id = current
+        .host_id
+        .clone()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| session.host.id.clone());
+    let shown_host = if session.host.email.is_empty() {
+        host_id.clone()
+    } else {
+        session.host.email.clone()
+    };
+    let new_passcode = if map::wants_new_passcode(session, &current, changes) {
+        let rules = inner.passcode_rules(&host_id).await?;
+        Some(
+            passcode::generate(&rules).map_err(|e| PlatformError::Decode {
+                platform: PlatformKind::Zoom,
+                path: format!(
+                    "/users/{}/settings?option=meeting_security",
+                    segment(&host_id)
+                ),
+                message: format!("no passcode can meet the host's passcode rules: {}", e.0),
+            })?,
+        )
+    } else {
+        None
+    };
+    let patches = map::plan(session, &current, changes, new_passcode);
+    for (control, why) in &patches.skipped {
+        tracing::warn!(control = %control, reason = %why, "change not written");
+    }
+    let mut writes = 0u32;
+    if let Some(body) = &patches.meeting {
+        inner.reserve_update(&host_id, &shown_host)?;
+        // Series level for recurring meetings: no `occurrence_id` (zoom.md §2.1, "Occurrence PATCH
+        // limits": passcode and alternative hosts cannot be set per occurrence). ASSUMPTION: a
+        // settings-only PATCH of a type-8 series needs no `recurrence` object.
+        let controls: Vec<&str> = changes
+            .iter()
+            .filter(|c| is_meeting_change(c))
+            .map(|c| c.control.name())
+            .collect();
+        let span = tracing::info_span!("zoom.patch_meeting", control = %controls.join(","));
+        let result = inner
+            .http
+            .patch(
+                Label::Light,
+                format!("/meetings/{id}"),
+                body,
+                Some(&shown_host),
+            )
+            .instrument(span)
+            .await;
+        match result {
+            Ok(()) => writes += 1,
+            Err(PlatformError::DailyBudgetExhausted { host, limit }) => {
+                inner.exhaust_budget(&host_id);
+                return Err(PlatformError::DailyBudgetExhausted {
+                    host,
+                    limit: if limit == 0 { inner.daily_limit } else { limit },
+                });
+            }
+            Err(PlatformError::Api { status: 404, .. }) => {
+                return Err(PlatformError::NotFound {
+                    platform: PlatformKind::Zoom,
+                    what: format!("Zoom meeting {id}"),
+                });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if let Some(body) = &patches.host {
+        let controls: Vec<&str> = changes
+            .iter()
+            .filter(|c| !is_meeting_change(c) || c.control == Control::LocalRecording)
+            .map(|c| c.control.name())
+            .collect();
+        let span = tracing::info_span!("zoom.patch_host", control = %controls.join(","));
+        // `PATCH /users/{userId}/settings` → 204 (users.openapi.json, MEDIUM).
+        inner
+            .http
+            .patch(
+                Label::Medium,
+                format!("/users/{}/settings", segment(&host_id)),
+                body,
+                None,
+            )
+            .instrument(span)
+            .await?;
+        writes += 1;
+    }
+    Ok(Applied {
+        write_requests: writes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> ZoomSettings {
+        // Through serde, so fields added later with defaults need no change here.
+        serde_json::from_value(serde_json::json!({
+            "account_id": "acc",
+            "client_id": "cid",
+            "api_base_url": "http://127.0.0.1:9/v2",
+            "token_url": "http://127.0.0.1:9/oauth/token",
+            "daily_updates_per_host": 3,
+            "timeout_secs": 5
+        }))
+        .expect("settings")
+    }
+
+    #[test]
+    fn the_daily_budget_refuses_before_zoom_would() {
+        let z = ZoomPlatform::new("t", &settings(), SecretString::from("x")).expect("new");
+        for _ in 0..3 {
+            z.inner.reserve_update("h1", "a@b").expect("within budget");
+        }
+        assert!(matches!(
+            z.inner.reserve_update("h1", "a@b"),
+            Err(PlatformError::DailyBudgetExhausted { limit: 3, .. })
+        ));
+        z.inner.reserve_update("h2", "c@d").expect("another host");
+        z.seed_daily_updates("h3", 3);
+        assert!(z.inner.reserve_update("h3", "e@f").is_err());
+        z.seed_daily_updates("h2", 0);
+        assert_eq!(z.daily_updates("h2"), 1, "a seed never lowers the count");
+    }
+
+    #[test]
+    fn debug_output_has_no_secret() {
+        let z =
+            ZoomPlatform::new("t", &settings(), SecretString::from("sup3rs3cret")).expect("new");
+        let shown = format!("{z:?}");
+        assert!(!shown.contains("sup3rs3cret"), "{shown}");
+    }
+
+    #[test]
+    fn a_bad_base_url_is_refused() {
+        let mut s = settings();
+        s.api_base_url = "not a url".into();
+        assert!(ZoomPlatform::new("t", &s, SecretString::from("x")).is_err());
+    }
+
+    #[test]
+    fn path_segments_are_encoded() {
+        assert_eq!(segment("KDcuGIm1QgePTO8WbOqwIQ"), "KDcuGIm1QgePTO8WbOqwIQ");
+        assert_eq!(segment("a/b c"), "a%2Fb%20c");
+    }
+}

@@ -1,0 +1,240 @@
+//! `chaperone bench`: sweeps a large simulated account with real plan limits and prints how close
+//! the sweep runs to the platform's floor (calls ÷ allowed rate), whether it ever went over the
+//! limit, and chaperone's own CPU and peak memory. A benchmark, not a test: figures are printed,
+//! and `docs/benchmarks.md` keeps them with the machine and the command.
+//!
+//! The simulator runs as a separate child process (`chaperone sim zoom`), so the memory and CPU
+//! measured here are chaperone's alone.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use chrono::Utc;
+use serde::Deserialize;
+
+use crate::app;
+use crate::platform::Window;
+use crate::report::{RunKind, RunReport};
+use crate::settings::Settings;
+use crate::store::Store;
+use crate::sweep::{self, RunOptions};
+
+/// What to benchmark.
+#[derive(Debug, Clone)]
+pub struct BenchArgs {
+    pub hosts: usize,
+    pub meetings_per_host: usize,
+    /// `pro` (Light 30/s, Medium 20/s) or `business` (80/s, 60/s).
+    pub plan: String,
+    pub kind: RunKind,
+}
+
+/// The simulator's counters, as served at `GET /_sim/stats`.
+#[derive(Debug, Deserialize)]
+struct SimStats {
+    requests: BTreeMap<String, u64>,
+    by_category: BTreeMap<String, u64>,
+    writes: u64,
+    rate_limited: BTreeMap<String, u64>,
+    daily_limited: u64,
+    peak_per_second: BTreeMap<String, u64>,
+}
+
+/// Runs the benchmark and prints the figures.
+pub async fn run(args: BenchArgs) -> anyhow::Result<i32> {
+    let (light, medium) = match args.plan.as_str() {
+        "pro" => (30u32, 20u32),
+        "business" => (80, 60),
+        other => bail!("unknown plan `{other}`: use `pro` or `business`"),
+    };
+    let work = std::env::temp_dir().join(format!("chaperone-bench-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&work)
+        .with_context(|| format!("could not create {}", work.display()))?;
+    let settings_path = work.join("settings.toml");
+    let exe = std::env::current_exe().context("could not find the chaperone executable")?;
+    let mut child = tokio::process::Command::new(exe)
+        .args([
+            "sim",
+            "zoom",
+            "--listen",
+            "127.0.0.1:0",
+            "--limits",
+            &args.plan,
+        ])
+        .arg("--scenario")
+        .arg(format!("bench:{}x{}", args.hosts, args.meetings_per_host))
+        .arg("--write-settings")
+        .arg(&settings_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .context("could not start the simulator process")?;
+    wait_for_file(&settings_path, Duration::from_secs(120)).await?;
+    let mut settings = Settings::load(Some(&settings_path), Some(Default::default()))?;
+    let tenant = settings
+        .tenants
+        .pop()
+        .context("the simulator wrote no tenant")?;
+    let mut zoom = tenant
+        .zoom
+        .clone()
+        .context("the simulator wrote no zoom settings")?;
+    zoom.rate_limits.light_per_second = light;
+    zoom.rate_limits.medium_per_second = medium;
+    zoom.daily_updates_per_host = 100;
+    let sim_root = zoom.api_base_url.trim_end_matches("/v2").to_string();
+    let store = Store::connect(&format!("sqlite://{}", work.join("bench.db").display())).await?;
+    let profiles = Arc::new(app::load_profiles(
+        &tenant.profiles_dir,
+        chrono_tz::Europe::London,
+    )?);
+    let platform = app::zoom_platform(&tenant.id, &zoom)?;
+
+    let cpu_before = cpu_seconds();
+    let started = Instant::now();
+    let now = Utc::now();
+    let report = sweep::run(
+        &tenant.id,
+        platform,
+        profiles,
+        store,
+        RunOptions {
+            kind: args.kind,
+            dry_run: false,
+            now,
+            window: Window {
+                from: now - chrono::Duration::hours(2),
+                to: now + chrono::Duration::days(30),
+            },
+            progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            host_concurrency: 64,
+        },
+    )
+    .await?;
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds().zip(cpu_before).map(|(a, b)| a - b);
+    let stats: SimStats = reqwest::get(format!("{sim_root}/_sim/stats"))
+        .await
+        .context("could not read the simulator's counters")?
+        .json()
+        .await
+        .context("could not decode the simulator's counters")?;
+    let _ = child.kill().await;
+    print_figures(&args, light, medium, &report, &stats, wall, cpu);
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(0)
+}
+
+async fn wait_for_file(path: &Path, limit: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if std::fs::metadata(path).is_ok_and(|m| m.len() > 0) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("the simulator did not start within {limit:?}")
+}
+
+/// This process's user + system CPU seconds (Linux `/proc`).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+/// This process's peak resident memory in MiB (Linux `VmHWM`).
+fn peak_memory_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn print_figures(
+    args: &BenchArgs,
+    light: u32,
+    medium: u32,
+    report: &RunReport,
+    stats: &SimStats,
+    wall: f64,
+    cpu: Option<f64>,
+) {
+    let sessions = report.sessions.len().max(1);
+    let light_calls = stats.by_category.get("Light").copied().unwrap_or(0);
+    let medium_calls = stats.by_category.get("Medium").copied().unwrap_or(0);
+    let calls = light_calls + medium_calls;
+    let changed = report
+        .sessions
+        .iter()
+        .filter(|s| !s.changes.is_empty())
+        .count();
+    let hosts = args.hosts;
+    // The least a sweep can do: per session one GET (collect), and per changed session one PATCH
+    // and one GET (read-back); per host one meeting list and two settings reads, plus one settings
+    // PATCH and two reads back when host settings changed; a few account-wide reads.
+    let min_light = sessions + 2 * changed;
+    let min_medium = 3 * hosts + 3 * hosts + hosts.div_ceil(300) + 2;
+    let floor =
+        (light_calls as f64 / f64::from(light)).max(medium_calls as f64 / f64::from(medium));
+    let over_limit: u64 = stats.rate_limited.values().sum();
+    println!(
+        "chaperone bench: {} {} of {sessions} sessions, {hosts} hosts, {} plan limits (Light {light}/s, Medium {medium}/s)",
+        report.kind.name(),
+        if report.kind == RunKind::Sweep {
+            "sweep"
+        } else {
+            "check"
+        },
+        args.plan
+    );
+    println!("  sessions changed            {changed}");
+    println!(
+        "  platform calls              {calls} (Light {light_calls}, Medium {medium_calls}, writes {})",
+        stats.writes
+    );
+    println!(
+        "  calls per session           {:.2} (minimum {:.2})",
+        calls as f64 / sessions as f64,
+        (min_light + min_medium) as f64 / sessions as f64
+    );
+    println!(
+        "  achieved rate               Light {:.1}/s of {light}, Medium {:.1}/s of {medium}",
+        light_calls as f64 / wall,
+        medium_calls as f64 / wall
+    );
+    println!(
+        "  peak in any second          Light {} Medium {}",
+        stats.peak_per_second.get("Light").copied().unwrap_or(0),
+        stats.peak_per_second.get("Medium").copied().unwrap_or(0)
+    );
+    println!(
+        "  requests over the limit     {over_limit} (429s), daily-limit 429s {}",
+        stats.daily_limited
+    );
+    println!(
+        "  wall time                   {wall:.1} s; floor {floor:.1} s; {:+.1}% over the floor",
+        (wall / floor.max(0.001) - 1.0) * 100.0
+    );
+    match cpu {
+        Some(c) => println!(
+            "  chaperone CPU               {c:.2} s ({:.1}% of wall time)",
+            c / wall * 100.0
+        ),
+        None => println!("  chaperone CPU               unavailable on this system"),
+    }
+    match peak_memory_mib() {
+        Some(m) => println!("  chaperone peak memory       {m:.1} MiB"),
+        None => println!("  chaperone peak memory       unavailable on this system"),
+    }
+    let _ = &stats.requests;
+}
