@@ -114,6 +114,7 @@ pub async fn run(
             platform,
             profiles,
             store,
+            tenant: tenant.to_string(),
             run_id: run_id.clone(),
             directory: collected.directory,
             now: opts.now,
@@ -168,6 +169,7 @@ struct Shared {
     platform: Arc<dyn Platform>,
     profiles: Arc<Vec<Profile>>,
     store: Store,
+    tenant: String,
     run_id: String,
     directory: Directory,
     now: DateTime<Utc>,
@@ -183,6 +185,18 @@ impl Shared {
         sessions: Vec<(Session, usize)>,
     ) -> Result<Vec<SessionReport>, RunError> {
         let mut reports = Vec::with_capacity(sessions.len());
+        if !self.dry_run
+            && let Some((first, _)) = sessions.first()
+        {
+            // Zoom's 100 updates a day per host hold across runs: tell the adapter what the
+            // store already recorded today.
+            let today = self.now.date_naive();
+            let done = self
+                .store
+                .updates_today(&self.tenant, &first.host.email, today)
+                .await?;
+            self.platform.note_updates_today(&first.host, done);
+        }
         // Host-level controls fixed (and proven) earlier in this run for this host.
         let mut host_fixed: BTreeSet<Control> = BTreeSet::new();
         for (session, idx) in sessions {

@@ -200,3 +200,53 @@ async fn the_change_ceiling_stops_a_run_changing_more_sessions() {
     );
     assert!(findings(&swept).any(|(_, f)| f.detail.contains("ceiling")));
 }
+
+#[tokio::test]
+async fn a_sweep_reads_host_settings_again_only_after_writing_them() {
+    let app = spawn_app(Scenario::demo()).await;
+    let swept = app.run(RunKind::Sweep, false).await;
+    let stats = app.sim.stats();
+    let hosts: std::collections::BTreeSet<&str> = swept
+        .sessions
+        .iter()
+        .map(|s| s.host_email.as_str())
+        .collect();
+    let host_writes = stats.requests_for("PATCH", "/v2/users/{userId}/settings");
+    let host_reads = stats.requests_for("GET", "/v2/users/{userId}/settings");
+    // Two reads per host at collect (settings, meeting_security) and two after each host write.
+    assert!(host_writes > 0);
+    assert!(
+        host_reads <= 2 * (hosts.len() as u64 + host_writes) + 2,
+        "{host_reads} host-settings reads for {} hosts and {host_writes} host writes",
+        hosts.len()
+    );
+    // Every meeting write is still proven by a read-back of the meeting.
+    let meeting_writes = stats.requests_for("PATCH", "/v2/meetings/{meetingId}");
+    let meeting_reads = stats.requests_for("GET", "/v2/meetings/{meetingId}");
+    assert!(meeting_reads >= swept.sessions.len() as u64 + meeting_writes);
+}
+
+#[tokio::test]
+async fn the_daily_update_budget_per_host_holds_across_runs() {
+    let mut app = spawn_app(Scenario::demo()).await;
+    app.zoom.daily_updates_per_host = 1;
+    app.platform = chaperone::app::zoom_platform(common::TENANT, &app.zoom).unwrap();
+    let first = app.run(RunKind::Sweep, false).await;
+    let patches = |app: &common::TestApp| {
+        app.sim
+            .stats()
+            .requests_for("PATCH", "/v2/meetings/{meetingId}")
+    };
+    let after_first = patches(&app);
+    assert!(after_first > 0);
+    assert!(findings(&first).any(|(_, f)| f.detail.contains("daily update budget")));
+    // A new process (a new client) with the same store: the budget is already spent today.
+    app.platform = chaperone::app::zoom_platform(common::TENANT, &app.zoom).unwrap();
+    let second = app.run(RunKind::Sweep, false).await;
+    assert_eq!(
+        patches(&app),
+        after_first,
+        "no meeting was updated past the budget"
+    );
+    assert!(findings(&second).any(|(_, f)| f.detail.contains("daily update budget")));
+}

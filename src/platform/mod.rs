@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::control::{Control, Level};
-use crate::session::{PlatformKind, Session};
+use crate::session::{Host, PlatformKind, Session};
 
 /// The span of time a sweep looks at: sessions starting inside it are collected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,4 +135,8 @@ pub trait Platform: Send + Sync {
     /// allows about 100 updates per host per day), the host-level ones (settings shared by all of
     /// the host's sessions) in one more. The caller proves the result with [`Platform::read_session`].
     async fn apply(&self, session: &Session, changes: &[Change]) -> Result<Applied, PlatformError>;
+
+    /// Tells the adapter how many session updates the store recorded for this host today, so a
+    /// platform's per-host daily budget (Zoom: 100 a day) holds across runs and restarts.
+    fn note_updates_today(&self, _host: &Host, _count: u32) {}
 }

@@ -192,7 +192,9 @@ pub(crate) fn default_lock_settings() -> Value {
             "disable_screen_sharing_for_host_meetings": false,
             "disable_screen_sharing_for_in_meeting_guests": false,
             "e2e_encryption": false,
-            "entry_exit_chime": false,
+            // `entry_exit_chime` is left out of the lock tree: users.openapi.json and
+            // accounts.openapi.json type this lock leaf as a string ("all"/"none"), unlike every
+            // other lock leaf; the field is optional, so omitting it keeps the answer conformant.
             "far_end_camera_control": false,
             "feedback": false,
             "file_transfer": false,
@@ -213,7 +215,8 @@ pub(crate) fn default_lock_settings() -> Value {
             "cloud_recording": false,
             "cloud_recording_download": false,
             "host_delete_cloud_recording": false,
-            "ip_address_access_control": false,
+            // `ip_address_access_control` is left out: the group lock schema types it as an
+            // object and the account lock schema as a boolean (users/accounts.openapi.json).
             "local_recording": false,
             "recording_authentication": false
         },
