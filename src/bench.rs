@@ -179,22 +179,23 @@ fn print_figures(
         .filter(|s| !s.changes.is_empty())
         .count();
     let hosts = args.hosts;
-    // The least a sweep can do: per session one GET (collect), and per changed session one PATCH
-    // and one GET (read-back); per host one meeting list and two settings reads, plus one settings
-    // PATCH and two reads back when host settings changed; a few account-wide reads.
+    let host_writes = stats
+        .requests
+        .get("PATCH /v2/users/{userId}/settings")
+        .copied()
+        .unwrap_or(0) as usize;
+    // A lower bound any correct sweep must pay: read every session (Light), write each changed
+    // session once and read it back (Light); list every host's meetings, read each host's two
+    // settings documents and the group and account locks (Medium); write each host's settings
+    // once where they drifted and read them back (Medium).
     let min_light = sessions + 2 * changed;
-    let min_medium = 3 * hosts + 3 * hosts + hosts.div_ceil(300) + 2;
+    let min_medium = hosts.div_ceil(300) + hosts + 2 * hosts + 3 + 2 * host_writes;
     let floor =
         (light_calls as f64 / f64::from(light)).max(medium_calls as f64 / f64::from(medium));
     let over_limit: u64 = stats.rate_limited.values().sum();
     println!(
-        "chaperone bench: {} {} of {sessions} sessions, {hosts} hosts, {} plan limits (Light {light}/s, Medium {medium}/s)",
+        "chaperone bench: {} of {sessions} sessions, {hosts} hosts, {} plan limits (Light {light}/s, Medium {medium}/s)",
         report.kind.name(),
-        if report.kind == RunKind::Sweep {
-            "sweep"
-        } else {
-            "check"
-        },
         args.plan
     );
     println!("  sessions changed            {changed}");

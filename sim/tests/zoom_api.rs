@@ -195,7 +195,7 @@ async fn users_paginate_across_pages_until_an_empty_next_page_token() {
 #[tokio::test]
 async fn meeting_list_paginates_and_items_carry_only_list_fields() {
     let (_sim, api) = start(ZoomSimConfig::unlimited(), Scenario::bench(1, 45)).await;
-    let host = "worker00000@bench.example.org";
+    let host = "worker00000@riverside.example.org";
     let mut token = String::new();
     let mut ids = Vec::new();
     loop {
@@ -238,7 +238,7 @@ async fn meeting_list_paginates_and_items_carry_only_list_fields() {
 async fn page_size_above_the_spec_maximum_is_capped() {
     let (_sim, api) = start(ZoomSimConfig::unlimited(), Scenario::bench(1, 310)).await;
     let v = api
-        .get_json("/users/worker00000@bench.example.org/meetings?page_size=1000")
+        .get_json("/users/worker00000@riverside.example.org/meetings?page_size=1000")
         .await;
     assert_eq!(v["page_size"], 300);
     assert_eq!(v["meetings"].as_array().unwrap().len(), 300);

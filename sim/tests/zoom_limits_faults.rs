@@ -459,7 +459,7 @@ async fn bench_scenario_of_ten_thousand_meetings_serves_every_host() {
     let v = api.get_json("/users?page_size=2000").await;
     assert_eq!(v["total_records"], 101);
     let v = api
-        .get_json("/users/worker00099@bench.example.org/meetings?page_size=300")
+        .get_json("/users/worker00099@riverside.example.org/meetings?page_size=300")
         .await;
     assert_eq!(v["total_records"], 100);
     let id = v["meetings"][0]["id"].as_u64().unwrap();

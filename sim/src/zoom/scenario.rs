@@ -852,7 +852,8 @@ fn drift_meeting(m: SimMeeting, k: u64, style: Style, host: &str, alt_pool: &[&s
 }
 
 fn bench_at(now: DateTime<Utc>, hosts: usize, meetings_per_host: usize) -> Scenario {
-    let domain = "bench.example.org";
+    // The demo organisation's domain, so the shipped profiles (staff domain, duty pool) apply.
+    let domain = DEMO_DOMAIN;
     let mut sc = Scenario::empty()
         .with_account("bench-acct", "Bench Youth Network", domain)
         .seed(7);

@@ -646,10 +646,15 @@ async fn collect(inner: &Arc<Inner>, window: &Window) -> Result<Collected, Platf
         }
     }
 
+    // The hosts of the candidate meetings, for step 3.
+    let mut host_idx: Vec<usize> = candidates.iter().map(|(i, _, _)| *i).collect();
+    host_idx.sort_unstable();
+    host_idx.dedup();
+
     // 2. Each kept meeting's details (LIGHT); recurring ones are kept only if an occurrence is in
     // the window. A failed read keeps the meeting, as an error.
     let window_copy = *window;
-    let fetched = for_each(
+    let meetings = for_each(
         inner,
         candidates,
         move |inner, (idx, item, keep)| async move {
@@ -661,71 +666,73 @@ async fn collect(inner: &Arc<Inner>, window: &Window) -> Result<Collected, Platf
             };
             keep_it.then_some((idx, item, result))
         },
-    )
-    .await;
-    let fetched: Vec<_> = fetched.into_iter().flatten().collect();
+    );
 
-    // 3. Settings of each host with a kept meeting, group locks once per group, account locks once.
-    let mut host_idx: Vec<usize> = fetched.iter().map(|(i, _, _)| *i).collect();
-    host_idx.sort_unstable();
-    host_idx.dedup();
-    let group_ids: Vec<String> = {
-        let mut seen = HashSet::new();
-        host_idx
-            .iter()
-            .filter_map(|i| users.get(*i))
-            .flat_map(|u| u.group_ids.iter().cloned())
-            .filter(|g| seen.insert(g.clone()))
-            .collect()
-    };
-    let account = if host_idx.is_empty() {
-        Err("not read".to_string())
-    } else {
-        inner.account_locks().await.map_err(|e| e.to_string())
-    };
-    let group_locks: HashMap<String, Result<LockSettings, String>> =
-        for_each(inner, group_ids, |inner, id: String| async move {
-            let locks = inner.group_locks(&id).await.map_err(|e| e.to_string());
-            (id, locks)
-        })
-        .await
-        .into_iter()
-        .collect();
-    let host_jobs: Vec<(usize, String, Vec<GroupLocks>)> = host_idx
-        .iter()
-        .filter_map(|i| users.get(*i).map(|u| (*i, u)))
-        .map(|(i, u)| {
-            let groups = u
-                .group_ids
+    // 3. Settings of each host with a candidate meeting, group locks once per group, account
+    // locks once. Read at the same time as step 2: meetings are LIGHT and settings MEDIUM, two
+    // separate budgets, so running them together brings a sweep close to its floor.
+    let hosts = async {
+        let group_ids: Vec<String> = {
+            let mut seen = HashSet::new();
+            host_idx
                 .iter()
-                .map(|g| {
-                    let group = Group {
-                        id: g.clone(),
-                        name: group_names.get(g).cloned().unwrap_or_else(|| g.clone()),
-                    };
-                    let locks = group_locks
-                        .get(g)
-                        .cloned()
-                        .unwrap_or_else(|| Err("not read".into()));
-                    (group, locks)
-                })
-                .collect();
-            (i, u.id.clone(), groups)
-        })
-        .collect();
-    let contexts: BTreeMap<usize, HostContext> =
-        for_each(inner, host_jobs, move |inner, (i, id, groups)| {
-            let account = account.clone();
-            async move { (i, inner.host_context(&id, groups, account).await) }
-        })
-        .await
-        .into_iter()
-        .collect();
-    for (i, ctx) in &contexts {
-        if let Some(u) = users.get(*i) {
-            inner.remember_host(&u.id, ctx);
+                .filter_map(|i| users.get(*i))
+                .flat_map(|u| u.group_ids.iter().cloned())
+                .filter(|g| seen.insert(g.clone()))
+                .collect()
+        };
+        let account = if host_idx.is_empty() {
+            Err("not read".to_string())
+        } else {
+            inner.account_locks().await.map_err(|e| e.to_string())
+        };
+        let group_locks: HashMap<String, Result<LockSettings, String>> =
+            for_each(inner, group_ids, |inner, id: String| async move {
+                let locks = inner.group_locks(&id).await.map_err(|e| e.to_string());
+                (id, locks)
+            })
+            .await
+            .into_iter()
+            .collect();
+        let host_jobs: Vec<(usize, String, Vec<GroupLocks>)> = host_idx
+            .iter()
+            .filter_map(|i| users.get(*i).map(|u| (*i, u)))
+            .map(|(i, u)| {
+                let groups = u
+                    .group_ids
+                    .iter()
+                    .map(|g| {
+                        let group = Group {
+                            id: g.clone(),
+                            name: group_names.get(g).cloned().unwrap_or_else(|| g.clone()),
+                        };
+                        let locks = group_locks
+                            .get(g)
+                            .cloned()
+                            .unwrap_or_else(|| Err("not read".into()));
+                        (group, locks)
+                    })
+                    .collect();
+                (i, u.id.clone(), groups)
+            })
+            .collect();
+        let contexts: BTreeMap<usize, HostContext> =
+            for_each(inner, host_jobs, move |inner, (i, id, groups)| {
+                let account = account.clone();
+                async move { (i, inner.host_context(&id, groups, account).await) }
+            })
+            .await
+            .into_iter()
+            .collect();
+        for (i, ctx) in &contexts {
+            if let Some(u) = users.get(*i) {
+                inner.remember_host(&u.id, ctx);
+            }
         }
-    }
+        contexts
+    };
+    let (fetched, contexts) = tokio::join!(meetings, hosts);
+    let fetched: Vec<_> = fetched.into_iter().flatten().collect();
 
     // 4. Map.
     let mut sessions = Vec::with_capacity(fetched.len());
@@ -771,6 +778,38 @@ async fn collect(inner: &Arc<Inner>, window: &Window) -> Result<Collected, Platf
         failures,
         directory,
     })
+}
+
+/// Removes from a host-settings PATCH body the leaves `current` already holds; true when nothing
+/// is left to write.
+fn drop_settled_host_fields(body: &mut serde_json::Value, current: &UserSettings) -> bool {
+    use serde_json::Value;
+    let held = |section: &str, key: &str| -> Option<Value> {
+        match (section, key) {
+            ("in_meeting", "who_can_share_screen") => current
+                .in_meeting
+                .who_can_share_screen
+                .clone()
+                .map(Value::String),
+            ("in_meeting", "file_transfer") => current.in_meeting.file_transfer.map(Value::Bool),
+            ("in_meeting", "auto_saving_chat") => {
+                current.in_meeting.auto_saving_chat.map(Value::Bool)
+            }
+            ("in_meeting", "private_chat") => current.in_meeting.private_chat.map(Value::Bool),
+            ("recording", "local_recording") => current.recording.local_recording.map(Value::Bool),
+            _ => None,
+        }
+    };
+    let Some(sections) = body.as_object_mut() else {
+        return false;
+    };
+    for (section, leaves) in sections.iter_mut() {
+        if let Some(leaves) = leaves.as_object_mut() {
+            leaves.retain(|key, wanted| held(section, key).as_ref() != Some(wanted));
+        }
+    }
+    sections.retain(|_, leaves| leaves.as_object().is_none_or(|l| !l.is_empty()));
+    sections.is_empty()
 }
 
 /// Whether a change depends on the meeting's current values, so the meeting is read again just
@@ -846,7 +885,15 @@ async fn apply(
     } else {
         None
     };
-    let patches = map::plan(session, &current, changes, new_passcode);
+    let mut patches = map::plan(session, &current, changes, new_passcode);
+    // Host settings are shared by all the host's sessions: when this run already wrote and read
+    // them back, drop what the fresh read shows is already as wanted (no second write per host).
+    if let (Some(body), Some(ctx)) = (patches.host.as_mut(), inner.cached_host(&host_id))
+        && let Ok(settings) = &ctx.settings
+        && drop_settled_host_fields(body, settings)
+    {
+        patches.host = None;
+    }
     for (control, why) in &patches.skipped {
         tracing::warn!(control = %control, reason = %why, "change not written");
     }
