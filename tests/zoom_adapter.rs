@@ -663,3 +663,26 @@ async fn recurring_meetings_are_kept_by_their_occurrences() {
         .expect("the series has an occurrence tomorrow");
     assert!(!s.occurrences.is_empty());
 }
+
+#[tokio::test]
+async fn a_session_can_be_fetched_by_its_id_alone() {
+    let (_sim, zoom) = start(ZoomSimConfig::unlimited(), small(&[FIRST_UNSAFE_ID])).await;
+    let s = zoom
+        .fetch_session(&FIRST_UNSAFE_ID.to_string())
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(s.id, FIRST_UNSAFE_ID.to_string());
+    assert_eq!(s.host.email, HOST);
+    assert_eq!(s.host.groups, vec!["Youth Workers".to_string()]);
+    assert_eq!(level(&s, Control::FileTransfer), "on");
+    let dir = zoom.directory().await.expect("directory");
+    assert_eq!(dir.get(STAFF), Some(&vec!["Staff".to_string()]));
+}
+
+#[tokio::test]
+async fn fetching_a_meeting_that_does_not_exist_gives_none() {
+    let (_sim, zoom) = start(ZoomSimConfig::unlimited(), small(&[FIRST_UNSAFE_ID])).await;
+    assert!(zoom.fetch_session("81234567999").await.expect("read").is_none());
+    assert!(zoom.fetch_session("not-a-number").await.is_err());
+}

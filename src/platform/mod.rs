@@ -128,8 +128,16 @@ pub trait Platform: Send + Sync {
     /// Reads hosts and the sessions starting inside `window`, with the settings that matter.
     async fn collect(&self, window: &Window) -> Result<Collected, PlatformError>;
 
-    /// Reads one session again (the read-back after a write, or a webhook's session).
+    /// Reads one session again (the read-back after a write).
     async fn read_session(&self, session: &Session) -> Result<Session, PlatformError>;
+
+    /// Reads one session knowing only its platform id (a webhook names just the id).
+    /// `Ok(None)` when it no longer exists.
+    async fn fetch_session(&self, id: &str) -> Result<Option<Session>, PlatformError>;
+
+    /// Users' group memberships, for judging a single session outside a sweep (a webhook):
+    /// whether an alternative host is staff may depend on their groups.
+    async fn directory(&self) -> Result<Directory, PlatformError>;
 
     /// Writes the changes planned for one session: the session-level ones in one request (Zoom
     /// allows about 100 updates per host per day), the host-level ones (settings shared by all of

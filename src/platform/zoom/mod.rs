@@ -93,7 +93,15 @@ const HOST_CACHE_TTL: Duration = Duration::from_secs(300);
 struct Directory {
     host_groups: HashMap<String, Vec<String>>,
     group_names: HashMap<String, String>,
+    /// Active users by id, from the last full user list.
+    users: HashMap<String, User>,
+    /// When the user and group lists were last read in full.
+    listed_at: Option<Instant>,
 }
+
+/// How long the user and group lists are trusted for a single-session read (a webhook) before
+/// they are read again. A sweep always reads them afresh.
+const DIRECTORY_TTL: Duration = Duration::from_secs(600);
 
 impl ZoomPlatform {
     /// Builds the adapter. No request is made until the first call.
@@ -455,6 +463,47 @@ impl Inner {
 
     /// The passcode rules of the host: `meeting_security.meeting_password_requirement`, else
     /// `schedule_meeting.meeting_password_requirement` (zoom.md §2.1 row 1a), else none.
+    /// Keeps the user and group lists of a full read for later single-session reads.
+    fn remember_directory(&self, group_names: &HashMap<String, String>, users: &[User]) {
+        if let Ok(mut d) = self.directory.lock() {
+            d.group_names = group_names.clone();
+            d.host_groups = users
+                .iter()
+                .map(|u| (u.id.clone(), u.group_ids.clone()))
+                .collect();
+            d.users = users.iter().map(|u| (u.id.clone(), u.clone())).collect();
+            d.listed_at = Some(Instant::now());
+        }
+    }
+
+    /// The user and group lists, from the last full read when recent enough, else read again.
+    async fn listed_directory(
+        &self,
+    ) -> Result<(HashMap<String, String>, Vec<User>), PlatformError> {
+        if let Ok(d) = self.directory.lock()
+            && d.listed_at.is_some_and(|at| at.elapsed() < DIRECTORY_TTL)
+        {
+            return Ok((d.group_names.clone(), d.users.values().cloned().collect()));
+        }
+        let group_names = self.groups().await?;
+        let users = self.users().await?;
+        self.remember_directory(&group_names, &users);
+        Ok((group_names, users))
+    }
+
+    /// The host's settings and locks: cached when recent, else read (and cached).
+    async fn host_context_of(&self, host_id: &str) -> HostContext {
+        if let Some(ctx) = self.cached_host(host_id) {
+            return ctx;
+        }
+        let (groups, account) = tokio::join!(self.fresh_groups(host_id), self.account_locks());
+        let ctx = self
+            .host_context(host_id, groups, account.map_err(|e| e.to_string()))
+            .await;
+        self.remember_host(host_id, &ctx);
+        ctx
+    }
+
     /// The host's settings and locks from the cache, when read within [`HOST_CACHE_TTL`] and
     /// fully readable.
     fn cached_host(&self, host_id: &str) -> Option<HostContext> {
@@ -571,25 +620,62 @@ impl Platform for ZoomPlatform {
             if host.id.is_empty() {
                 host.id = host_id.clone();
             }
-            let ctx = match inner.cached_host(&host_id) {
-                Some(ctx) => ctx,
-                None => {
-                    let (groups, account) =
-                        tokio::join!(inner.fresh_groups(&host_id), inner.account_locks());
-                    if groups.iter().all(|(g, _)| !g.id.is_empty()) {
-                        host.groups = groups.iter().map(|(g, _)| g.name.clone()).collect();
-                    }
-                    let ctx = inner
-                        .host_context(&host_id, groups, account.map_err(|e| e.to_string()))
-                        .await;
-                    inner.remember_host(&host_id, &ctx);
-                    ctx
-                }
-            };
+            let ctx = inner.host_context_of(&host_id).await;
+            if let Some(names) = ctx
+                .groups
+                .iter()
+                .map(|(g, _)| (!g.id.is_empty()).then(|| g.name.clone()))
+                .collect::<Option<Vec<_>>>()
+            {
+                host.groups = names;
+            }
             Ok(map::session(&m, &host, &ctx))
         }
         .instrument(span)
         .await
+    }
+
+    async fn fetch_session(&self, id: &str) -> Result<Option<Session>, PlatformError> {
+        let span = tracing::info_span!("zoom.fetch_session", tenant = %self.inner.tenant, platform = "zoom", session = %id);
+        async {
+            let inner = &self.inner;
+            let Ok(meeting_id) = id.trim().parse::<u64>() else {
+                return Err(PlatformError::NotFound {
+                    platform: PlatformKind::Zoom,
+                    what: format!("`{id}` (not a Zoom meeting id)"),
+                });
+            };
+            let m = match inner.meeting(meeting_id).await {
+                Err(PlatformError::NotFound { .. }) => return Ok(None),
+                other => other?,
+            };
+            let host_id = m.host_id.clone().unwrap_or_default();
+            let (group_names, users) = inner.listed_directory().await?;
+            let user = match users.into_iter().find(|u| u.id == host_id) {
+                Some(u) => u,
+                // A host created since the list was read: `GET /users/{userId}` (LIGHT).
+                None => {
+                    inner
+                        .http
+                        .get(
+                            Label::Light,
+                            format!("/users/{}", segment(&host_id)),
+                            Vec::new(),
+                        )
+                        .await?
+                }
+            };
+            let host = Inner::host_of(&user, &group_names);
+            let ctx = inner.host_context_of(&host_id).await;
+            Ok(Some(map::session(&m, &host, &ctx)))
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn directory(&self) -> Result<crate::platform::Directory, PlatformError> {
+        let (group_names, users) = self.inner.listed_directory().await?;
+        Ok(directory_of(&users, &group_names))
     }
 
     fn note_updates_today(&self, host: &Host, count: u32) {
@@ -609,13 +695,7 @@ async fn collect(inner: &Arc<Inner>, window: &Window) -> Result<Collected, Platf
     // the collect rather than leaving sessions silently out of scope.
     let group_names = inner.groups().await?;
     let users = inner.users().await?;
-    if let Ok(mut d) = inner.directory.lock() {
-        d.group_names = group_names.clone();
-        d.host_groups = users
-            .iter()
-            .map(|u| (u.id.clone(), u.group_ids.clone()))
-            .collect();
-    }
+    inner.remember_directory(&group_names, &users);
     let mut failures = Vec::new();
 
     // 1. Each host's upcoming meetings; a failure is that host's, the rest goes on.
@@ -764,20 +844,28 @@ async fn collect(inner: &Arc<Inner>, window: &Window) -> Result<Collected, Platf
         "zoom collect done"
     );
     // Every user seen, for the engine's "is this alternative host staff?" check.
-    let directory = users
-        .iter()
-        .map(|u| {
-            (
-                u.email.to_lowercase(),
-                Inner::host_of(u, &group_names).groups,
-            )
-        })
-        .collect();
+    let directory = directory_of(&users, &group_names);
     Ok(Collected {
         sessions,
         failures,
         directory,
     })
+}
+
+/// Every user, lower-cased email → group names: the engine's "is this alternative host staff?".
+fn directory_of(
+    users: &[User],
+    group_names: &HashMap<String, String>,
+) -> crate::platform::Directory {
+    users
+        .iter()
+        .map(|u| {
+            (
+                u.email.to_lowercase(),
+                Inner::host_of(u, group_names).groups,
+            )
+        })
+        .collect()
 }
 
 /// Removes from a host-settings PATCH body the leaves `current` already holds; true when nothing
