@@ -33,6 +33,8 @@ pub fn zoom_settings_for(sim: &ZoomSim) -> ZoomSettings {
         rate_limits: ZoomRateLimits::default(),
         daily_updates_per_host: 100,
         timeout_secs: 30,
+        webhook_secret_token: None,
+        webhook_secret_token_env: None,
     }
 }
 

@@ -38,6 +38,9 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Run the service: nightly sweeps on each tenant's schedule, webhooks that harden new
+    /// sessions in seconds, health and metrics endpoints.
+    Serve,
     /// Run a sweep and a check against the built-in simulated Zoom account. No account needed.
     Demo {
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -143,7 +146,7 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<i32> {
     let needs_settings = matches!(
         cli.command,
-        Command::Check(_) | Command::Sweep { .. } | Command::Report { .. }
+        Command::Check(_) | Command::Sweep { .. } | Command::Report { .. } | Command::Serve
     );
     let settings = if needs_settings {
         Some(Settings::load(cli.config.as_deref(), None)?)
@@ -164,6 +167,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             Some(id) if !list => app::print_run(&s, &id, format).await,
             _ => app::list_runs(&s, 20).await,
         },
+        (Command::Serve, Some(s)) => chaperone::server::run(s).await,
         (Command::Demo { format }, _) => chaperone::demo::run(format).await,
         (
             Command::Profiles {

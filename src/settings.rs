@@ -15,6 +15,9 @@ pub struct Settings {
     pub store: StoreSettings,
     #[serde(default)]
     pub log: LogSettings,
+    /// The service (`chaperone serve`): where it listens for webhooks, health and metrics.
+    #[serde(default)]
+    pub server: ServerSettings,
     /// The organisations this instance looks after.
     #[serde(default)]
     pub tenants: Vec<TenantSettings>,
@@ -67,6 +70,27 @@ fn default_log_level() -> String {
     "info".into()
 }
 
+/// `chaperone serve`'s HTTP listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address for webhooks, `/healthz`, `/readyz` and `/metrics`.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            listen: default_listen(),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "0.0.0.0:8080".into()
+}
+
 /// One organisation: its platforms, time zone and profiles.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -82,7 +106,17 @@ pub struct TenantSettings {
     /// How many days ahead a sweep looks for scheduled sessions.
     #[serde(default = "default_window_days")]
     pub window_days: u32,
+    /// When the nightly sweep runs, as a standard 5-field crontab in the tenant's time zone
+    /// (`0 2 * * *`). Used by `chaperone serve`.
+    #[serde(default)]
+    pub schedule: Option<String>,
     pub zoom: Option<ZoomSettings>,
+    /// Microsoft Teams (Graph onlineMeetings) for the same organisation.
+    #[serde(default)]
+    pub teams: Option<crate::platform::teams::TeamsSettings>,
+    /// Where notifications to hosts and safeguarding leads go.
+    #[serde(default)]
+    pub notify: Option<crate::notify::NotifySettings>,
 }
 
 fn default_timezone() -> String {
@@ -125,6 +159,12 @@ pub struct ZoomSettings {
     /// Seconds before a request is abandoned.
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: u64,
+    /// The Zoom app's webhook secret token, for `POST /webhooks/zoom/{tenant}` (`serve`).
+    #[serde(default)]
+    pub webhook_secret_token: Option<SecretString>,
+    /// The name of an environment variable holding the webhook secret token.
+    #[serde(default)]
+    pub webhook_secret_token_env: Option<String>,
 }
 
 fn default_zoom_api_base() -> String {

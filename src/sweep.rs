@@ -17,7 +17,7 @@ use tracing::{Instrument, info, info_span, warn};
 
 use crate::control::{Control, Scope, Status};
 use crate::engine::{self, Context};
-use crate::platform::{Change, Directory, Platform, PlatformError, Window};
+use crate::platform::{Change, Collected, Directory, Platform, PlatformError, Window};
 use crate::profile::Profile;
 use crate::report::{Finding, RunKind, RunReport, SCHEMA_VERSION, SessionReport};
 use crate::session::{Reading, Session};
@@ -54,6 +54,36 @@ pub async fn run(
     store: Store,
     opts: RunOptions,
 ) -> Result<RunReport, RunError> {
+    execute(tenant, platform, profiles, store, opts, None).await
+}
+
+/// Runs check or sweep on sessions already read (a webhook's session) instead of collecting:
+/// the same evaluation, plan, write, read-back and record as a sweep.
+pub async fn run_sessions(
+    tenant: &str,
+    platform: Arc<dyn Platform>,
+    profiles: Arc<Vec<Profile>>,
+    store: Store,
+    opts: RunOptions,
+    sessions: Vec<Session>,
+    directory: Directory,
+) -> Result<RunReport, RunError> {
+    let given = Collected {
+        sessions,
+        failures: Vec::new(),
+        directory,
+    };
+    execute(tenant, platform, profiles, store, opts, Some(given)).await
+}
+
+async fn execute(
+    tenant: &str,
+    platform: Arc<dyn Platform>,
+    profiles: Arc<Vec<Profile>>,
+    store: Store,
+    opts: RunOptions,
+    given: Option<Collected>,
+) -> Result<RunReport, RunError> {
     let dry_run = opts.dry_run || opts.kind == RunKind::Check;
     // The store keeps microseconds (PostgreSQL's precision); keep the report identical to what
     // `report --run` loads back.
@@ -74,7 +104,11 @@ pub async fn run(
             sessions: Vec::new(),
             failures: Vec::new(),
         };
-        let collected = match platform.collect(&opts.window).await {
+        let collected = match given {
+            Some(c) => Ok(c),
+            None => platform.collect(&opts.window).await,
+        };
+        let collected = match collected {
             Ok(c) => c,
             Err(e) => {
                 warn!(error = %e, "could not collect sessions");

@@ -683,6 +683,11 @@ async fn a_session_can_be_fetched_by_its_id_alone() {
 #[tokio::test]
 async fn fetching_a_meeting_that_does_not_exist_gives_none() {
     let (_sim, zoom) = start(ZoomSimConfig::unlimited(), small(&[FIRST_UNSAFE_ID])).await;
-    assert!(zoom.fetch_session("81234567999").await.expect("read").is_none());
+    assert!(
+        zoom.fetch_session("81234567999")
+            .await
+            .expect("read")
+            .is_none()
+    );
     assert!(zoom.fetch_session("not-a-number").await.is_err());
 }

@@ -2,6 +2,7 @@
 //! the neutral [`Session`] snapshot, writes changes the engine planned, and reads back. It makes no
 //! safeguarding decisions: those belong to the engine.
 
+pub mod teams;
 pub mod zoom;
 
 use std::time::Duration;

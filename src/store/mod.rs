@@ -286,24 +286,38 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// The schema's migrations in order: (version, name, SQLite SQL, PostgreSQL SQL). Each feature
+/// that needs tables adds one line here and one file per backend under `migrations/`.
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
+    1,
+    "init",
+    include_str!("../../migrations/sqlite/0001_init.sql"),
+    include_str!("../../migrations/postgres/0001_init.sql"),
+)];
+
+fn migrator(postgres: bool) -> Migrator {
+    Migrator::with_migrations(
+        MIGRATIONS
+            .iter()
+            .map(|(version, name, sqlite, pg)| {
+                Migration::new(
+                    *version,
+                    (*name).into(),
+                    MigrationType::Simple,
+                    if postgres { *pg } else { *sqlite }.into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
+}
+
 fn sqlite_migrator() -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        "init".into(),
-        MigrationType::Simple,
-        include_str!("../../migrations/sqlite/0001_init.sql").into_sql_str(),
-        false,
-    )])
+    migrator(false)
 }
 
 fn postgres_migrator() -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        "init".into(),
-        MigrationType::Simple,
-        include_str!("../../migrations/postgres/0001_init.sql").into_sql_str(),
-        false,
-    )])
+    migrator(true)
 }
 
 impl Store {
