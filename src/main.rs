@@ -155,7 +155,13 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
     };
     let log = settings.as_ref().map(|s| s.log.clone()).unwrap_or_default();
     let format = cli.log_format.clone().unwrap_or(log.format);
-    telemetry::init(LogFormat::parse(&format), &log.level);
+    // The demo and the benchmark print their own story on stdout; keep the log to warnings.
+    let level = if matches!(cli.command, Command::Demo { .. } | Command::Bench { .. }) {
+        "warn".to_string()
+    } else {
+        log.level
+    };
+    telemetry::init(LogFormat::parse(&format), &level);
     match (cli.command, settings) {
         (Command::Check(flags), Some(s)) => {
             app::run_configured(&s, RunKind::Check, &run_args(flags, false)).await

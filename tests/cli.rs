@@ -123,3 +123,76 @@ fn a_missing_settings_file_is_a_clear_error() {
         text(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_past_run_prints_again_from_the_store() {
+    let app = common::spawn_app(Scenario::demo()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let settings = settings_file(dir.path(), &app, app.sim.client_secret());
+    let swept = {
+        let settings = settings.clone();
+        tokio::task::spawn_blocking(move || {
+            chaperone()
+                .arg("--config")
+                .arg(&settings)
+                .args(["sweep", "--format", "json"])
+                .output()
+                .expect("runs")
+        })
+        .await
+        .unwrap()
+    };
+    let first: serde_json::Value = serde_json::from_slice(&swept.stdout).expect("JSON");
+    let run_id = first["run_id"].as_str().expect("a run id").to_string();
+    let again = tokio::task::spawn_blocking(move || {
+        chaperone()
+            .arg("--config")
+            .arg(&settings)
+            .args(["report", "--run", &run_id, "--format", "json"])
+            .output()
+            .expect("runs")
+    })
+    .await
+    .unwrap();
+    assert!(again.status.success(), "{}", text(&again));
+    let second: serde_json::Value = serde_json::from_slice(&again.stdout).expect("JSON");
+    assert_eq!(first, second);
+}
+
+#[test]
+fn an_unknown_run_id_says_how_to_list_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = dir.path().join("c.toml");
+    std::fs::write(
+        &settings,
+        format!("[store]\nurl = \"sqlite://{}\"\n", dir.path().join("c.db").display()),
+    )
+    .unwrap();
+    let out = chaperone()
+        .arg("--config")
+        .arg(&settings)
+        .args(["report", "--run", "no-such-run"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("--list"), "{}", text(&out));
+}
+
+#[test]
+fn a_bad_profile_folder_exits_1_with_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("club.toml"),
+        "description = \"x\"\n[select]\ntopic-tags = [\"[youth]\"]\n[controls]\nwaitng-room = \"everyone\"\n",
+    )
+    .unwrap();
+    let out = chaperone()
+        .args(["profiles", "validate"])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let all = text(&out);
+    assert!(all.contains("club.toml:5:1"), "{all}");
+    assert!(all.contains("did you mean `waiting-room`"), "{all}");
+}
