@@ -20,6 +20,17 @@ fn text(out: &Output) -> String {
     )
 }
 
+/// Runs the binary off the async runtime (the simulator in this process must keep serving).
+async fn run_cli(configure: impl FnOnce(&mut Command) + Send + 'static) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let mut cmd = chaperone();
+        configure(&mut cmd);
+        cmd.output().expect("runs")
+    })
+    .await
+    .expect("the command's thread finished")
+}
+
 fn settings_file(dir: &std::path::Path, app: &common::TestApp, secret: &str) -> std::path::PathBuf {
     let path = dir.join("chaperone.toml");
     let text = format!(
@@ -51,16 +62,12 @@ async fn check_exits_1_on_drift_and_prints_json_with_the_schema_version() {
     let app = common::spawn_app(Scenario::demo()).await;
     let dir = tempfile::tempdir().unwrap();
     let settings = settings_file(dir.path(), &app, app.sim.client_secret());
-    let out = tokio::task::spawn_blocking(move || {
-        chaperone()
-            .arg("--config")
+    let out = run_cli(move |c| {
+        c.arg("--config")
             .arg(&settings)
-            .args(["check", "--format", "json"])
-            .output()
-            .expect("runs")
+            .args(["check", "--format", "json"]);
     })
-    .await
-    .unwrap();
+    .await;
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
     assert_eq!(json["schema_version"], 1);
@@ -75,17 +82,13 @@ async fn the_client_secret_never_reaches_output_or_logs_even_at_trace_level() {
     let real = app.sim.client_secret().to_string();
     // A working secret: a whole sweep at trace level.
     let settings = settings_file(dir.path(), &app, &real);
-    let ok = tokio::task::spawn_blocking(move || {
-        chaperone()
-            .env("RUST_LOG", "trace")
+    let ok = run_cli(move |c| {
+        c.env("RUST_LOG", "trace")
             .args(["--log-format", "json", "--config"])
             .arg(&settings)
-            .args(["sweep", "--format", "csv"])
-            .output()
-            .expect("runs")
+            .args(["sweep", "--format", "csv"]);
     })
-    .await
-    .unwrap();
+    .await;
     let all = text(&ok);
     assert!(ok.status.code().is_some_and(|c| c <= 1), "{all}");
     assert!(!all.contains(&real), "the client secret leaked");
@@ -93,17 +96,13 @@ async fn the_client_secret_never_reaches_output_or_logs_even_at_trace_level() {
     let canary = "CANARY-7f3a9c1e-secret";
     let dir2 = tempfile::tempdir().unwrap();
     let settings = settings_file(dir2.path(), &app, canary);
-    let bad = tokio::task::spawn_blocking(move || {
-        chaperone()
-            .env("RUST_LOG", "trace")
+    let bad = run_cli(move |c| {
+        c.env("RUST_LOG", "trace")
             .args(["--log-format", "json", "--config"])
             .arg(&settings)
-            .args(["check", "--format", "json"])
-            .output()
-            .expect("runs")
+            .args(["check", "--format", "json"]);
     })
-    .await
-    .unwrap();
+    .await;
     let all = text(&bad);
     assert_eq!(bad.status.code(), Some(2), "{all}");
     assert!(!all.contains(canary), "the canary secret leaked:\n{all}");
@@ -129,31 +128,21 @@ async fn a_past_run_prints_again_from_the_store() {
     let app = common::spawn_app(Scenario::demo()).await;
     let dir = tempfile::tempdir().unwrap();
     let settings = settings_file(dir.path(), &app, app.sim.client_secret());
-    let swept = {
-        let settings = settings.clone();
-        tokio::task::spawn_blocking(move || {
-            chaperone()
-                .arg("--config")
-                .arg(&settings)
-                .args(["sweep", "--format", "json"])
-                .output()
-                .expect("runs")
-        })
-        .await
-        .unwrap()
-    };
+    let again_settings = settings.clone();
+    let swept = run_cli(move |c| {
+        c.arg("--config")
+            .arg(&settings)
+            .args(["sweep", "--format", "json"]);
+    })
+    .await;
     let first: serde_json::Value = serde_json::from_slice(&swept.stdout).expect("JSON");
     let run_id = first["run_id"].as_str().expect("a run id").to_string();
-    let again = tokio::task::spawn_blocking(move || {
-        chaperone()
-            .arg("--config")
-            .arg(&settings)
-            .args(["report", "--run", &run_id, "--format", "json"])
-            .output()
-            .expect("runs")
+    let again = run_cli(move |c| {
+        c.arg("--config")
+            .arg(&again_settings)
+            .args(["report", "--run", &run_id, "--format", "json"]);
     })
-    .await
-    .unwrap();
+    .await;
     assert!(again.status.success(), "{}", text(&again));
     let second: serde_json::Value = serde_json::from_slice(&again.stdout).expect("JSON");
     assert_eq!(first, second);
@@ -165,7 +154,10 @@ fn an_unknown_run_id_says_how_to_list_runs() {
     let settings = dir.path().join("c.toml");
     std::fs::write(
         &settings,
-        format!("[store]\nurl = \"sqlite://{}\"\n", dir.path().join("c.db").display()),
+        format!(
+            "[store]\nurl = \"sqlite://{}\"\n",
+            dir.path().join("c.db").display()
+        ),
     )
     .unwrap();
     let out = chaperone()
