@@ -1,8 +1,461 @@
-//! `chaperone serve` (placeholder: being written).
+//! `chaperone serve`: one process running each tenant's sweep schedule, the webhook receiver,
+//! `/healthz`, `/readyz`, `/metrics` and the webhook workers, under one shutdown signal.
+//!
+//! Shaped as in *Zero to Production*: `main` only loads settings and calls [`run`]; the library's
+//! [`Application::build`] binds the listener (port 0 in tests) and checks every tenant's settings
+//! before anything is served, and [`Application::run_until_stopped`] runs until SIGTERM or
+//! SIGINT. Then it stops taking work (readiness fails, the listener closes, workers claim
+//! nothing new), lets the event and the sweep in flight finish for up to a grace period (one
+//! PATCH is never cut in half: a request is either sent whole or not at all), puts any claim
+//! still open back in the queue for the next process, closes the store, and returns.
+//!
+//! See docs/serve.md for running it, the Zoom event subscription and the metrics.
 
+mod health;
+pub mod metrics;
+pub mod signature;
+pub mod tenant;
+mod webhook;
+mod worker;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use metrics_exporter_prometheus::PrometheusHandle;
+use secrecy::ExposeSecret;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use tracing::Instrument;
+
+use crate::report::RunKind;
+use crate::scheduler::{self, ScheduleError, SystemClock};
 use crate::settings::Settings;
+use crate::store::{Store, StoreError};
+use crate::sweep::{self, RunOptions};
+use tenant::Tenant;
 
-/// Runs the service until a shutdown signal.
-pub async fn run(_settings: Settings) -> anyhow::Result<i32> {
-    anyhow::bail!("`chaperone serve` is not built yet")
+/// Hosts a tenant-wide run works on at once (as `chaperone sweep`); the adapter's rate limits
+/// set the pace.
+const SWEEP_HOST_CONCURRENCY: usize = 16;
+
+/// Why the service could not start; each message says what to change.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(
+        "no tenants are configured: add a [[tenants]] table to the settings file (README, \"Connect a real Zoom account\")"
+    )]
+    NoTenants,
+    #[error("tenant `{tenant}`: {message}")]
+    Tenant { tenant: String, message: String },
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
+    #[error("could not open the store: {0}")]
+    Store(#[from] StoreError),
+    #[error(
+        "`[server] listen = \"{addr}\"` is not an address: write HOST:PORT, for example 0.0.0.0:8080"
+    )]
+    BadListen { addr: String },
+    #[error(
+        "could not listen on {addr}: {source}. Choose another `[server] listen` address (or CHAPERONE__SERVER__LISTEN), or stop what uses the port"
+    )]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("the HTTP server stopped with an error: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Knobs of the service. Defaults suit production; tests shorten the waits.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Webhook workers (events processed at once). The platform's rate limits, not this, set
+    /// the pace; a few workers keep one slow meeting from holding up the rest.
+    pub workers: usize,
+    /// Test-only: each worker waits this long before each claim
+    /// (`CHAPERONE_TEST_WORKER_DELAY_MS`), so a test can kill the process between the 200 and the
+    /// processing. Zero in production.
+    pub worker_delay: Duration,
+    /// How long a claim holds before another worker may take the event (the claimant died).
+    pub lease: Duration,
+    /// How often idle workers look at the store (events stored by other replicas, retries).
+    pub poll: Duration,
+    /// How long the event and the sweep in flight may take to finish after a shutdown signal.
+    pub shutdown_grace: Duration,
+    /// The largest webhook body accepted (Zoom's events are a few KiB).
+    pub body_limit: usize,
+    /// The longest an HTTP request may take.
+    pub request_timeout: Duration,
+    /// Run the tenants' schedules (tests of webhooks turn it off).
+    pub scheduler: bool,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            workers: 8,
+            worker_delay: Duration::ZERO,
+            lease: Duration::from_secs(600),
+            poll: Duration::from_secs(2),
+            shutdown_grace: Duration::from_secs(25),
+            body_limit: 256 * 1024,
+            request_timeout: Duration::from_secs(10),
+            scheduler: true,
+        }
+    }
+}
+
+impl ServeOptions {
+    /// Defaults, plus the test-only worker delay from `CHAPERONE_TEST_WORKER_DELAY_MS`.
+    pub fn from_env() -> ServeOptions {
+        let worker_delay = std::env::var("CHAPERONE_TEST_WORKER_DELAY_MS")
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_millis)
+            .unwrap_or_default();
+        if !worker_delay.is_zero() {
+            tracing::warn!(
+                delay_ms = worker_delay.as_millis() as u64,
+                "CHAPERONE_TEST_WORKER_DELAY_MS is set: webhook events wait before processing (test only)"
+            );
+        }
+        ServeOptions {
+            worker_delay,
+            ..ServeOptions::default()
+        }
+    }
+}
+
+/// What the handlers, workers and schedulers share.
+pub(crate) struct AppState {
+    pub tenants: BTreeMap<String, Arc<Tenant>>,
+    pub store: Store,
+    /// Woken when an event is stored, so a worker picks it up at once.
+    pub wake: Notify,
+    pub metrics: PrometheusHandle,
+    /// Set on the shutdown signal: readiness fails from then on.
+    pub stopping: AtomicBool,
+    /// This process's id in the store's claims.
+    pub instance: String,
+    pub options: ServeOptions,
+    /// Events claimed by this process and not yet finished, put back on an abandoned shutdown.
+    pub in_flight: Mutex<HashSet<i64>>,
+    /// Tenant id → (checked at, counts as ready, text), for `/readyz`.
+    pub readiness: Mutex<HashMap<String, (Instant, bool, String)>>,
+}
+
+impl AppState {
+    fn claimed(&self, id: i64, held: bool) {
+        if let Ok(mut set) = self.in_flight.lock() {
+            if held {
+                set.insert(id);
+            } else {
+                set.remove(&id);
+            }
+        }
+    }
+}
+
+/// Stops a running [`Application`] as a signal would (tests).
+#[derive(Debug, Clone)]
+pub struct ShutdownHandle(watch::Sender<bool>);
+
+impl ShutdownHandle {
+    pub fn shutdown(&self) {
+        self.0.send_replace(true);
+    }
+}
+
+/// The service, built and bound, not yet running.
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    port: u16,
+    state: Arc<AppState>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Application {
+    /// Checks the settings, opens the store, builds every tenant and binds the listener.
+    pub async fn build(settings: Settings) -> Result<Application, ServeError> {
+        Application::build_with(settings, ServeOptions::from_env()).await
+    }
+
+    /// [`Application::build`] with explicit options.
+    pub async fn build_with(
+        settings: Settings,
+        options: ServeOptions,
+    ) -> Result<Application, ServeError> {
+        if settings.tenants.is_empty() {
+            return Err(ServeError::NoTenants);
+        }
+        let mut tenants = BTreeMap::new();
+        for t in &settings.tenants {
+            let tenant = Tenant::build(t)?;
+            if tenant.webhook_secret.is_none() {
+                tracing::info!(tenant = %t.id, "no webhook secret token: the tenant's webhook URL answers 404");
+            }
+            tenants.insert(t.id.clone(), Arc::new(tenant));
+        }
+        let store = Store::connect(settings.store.url.expose_secret()).await?;
+        let addr: SocketAddr =
+            settings
+                .server
+                .listen
+                .parse()
+                .map_err(|_| ServeError::BadListen {
+                    addr: settings.server.listen.clone(),
+                })?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Bind {
+                addr: addr.to_string(),
+                source,
+            })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| ServeError::Bind {
+                addr: addr.to_string(),
+                source,
+            })?
+            .port();
+        let (shutdown, _) = watch::channel(false);
+        let state = Arc::new(AppState {
+            tenants,
+            store,
+            wake: Notify::new(),
+            metrics: metrics::handle(),
+            stopping: AtomicBool::new(false),
+            instance: uuid::Uuid::new_v4().simple().to_string(),
+            options,
+            in_flight: Mutex::new(HashSet::new()),
+            readiness: Mutex::new(HashMap::new()),
+        });
+        Ok(Application {
+            listener,
+            port,
+            state,
+            shutdown,
+        })
+    }
+
+    /// The port bound (the one the OS chose when the settings say port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The store the service writes to (tests look at it).
+    pub fn store(&self) -> Store {
+        self.state.store.clone()
+    }
+
+    /// A handle that stops the service as SIGTERM would.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle(self.shutdown.clone())
+    }
+
+    fn router(state: Arc<AppState>) -> Router {
+        let options = &state.options;
+        Router::new()
+            .route("/webhooks/zoom/{tenant}", post(webhook::zoom))
+            .route("/healthz", get(health::healthz))
+            .route("/readyz", get(health::readyz))
+            .route("/metrics", get(health::metrics_text))
+            .layer(RequestBodyLimitLayer::new(options.body_limit))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                options.request_timeout,
+            ))
+            .layer(TraceLayer::new_for_http())
+            .with_state(state)
+    }
+
+    /// Serves until SIGTERM, SIGINT or [`ShutdownHandle::shutdown`], then shuts down in order.
+    pub async fn run_until_stopped(self) -> Result<(), ServeError> {
+        let Application {
+            listener,
+            port,
+            state,
+            shutdown,
+        } = self;
+        let mut stop = shutdown.subscribe();
+        let signals = tokio::spawn(forward_signals(shutdown.clone()));
+
+        let mut work = JoinSet::new();
+        for n in 0..state.options.workers.max(1) {
+            work.spawn(worker::run(state.clone(), n, shutdown.subscribe()));
+        }
+        if state.options.scheduler {
+            for tenant in state.tenants.values() {
+                if tenant.schedule.is_some() {
+                    work.spawn(schedule_tenant(
+                        state.clone(),
+                        tenant.clone(),
+                        shutdown.subscribe(),
+                    ));
+                }
+            }
+        }
+        tracing::info!(
+            port,
+            tenants = state.tenants.len(),
+            "chaperone serve is listening"
+        );
+
+        let stopping = {
+            let state = state.clone();
+            async move {
+                let _ = stop.wait_for(|s| *s).await;
+                state.stopping.store(true, Ordering::SeqCst);
+                tracing::info!("shutdown signal: no new work is taken");
+            }
+        };
+        let served = axum::serve(listener, Self::router(state.clone()))
+            .with_graceful_shutdown(stopping)
+            .await;
+        // However the server ended, stop everything else too.
+        shutdown.send_replace(true);
+        state.stopping.store(true, Ordering::SeqCst);
+        signals.abort();
+
+        let grace = state.options.shutdown_grace;
+        let finished =
+            tokio::time::timeout(grace, async { while work.join_next().await.is_some() {} }).await;
+        if finished.is_err() {
+            tracing::warn!(
+                grace_secs = grace.as_secs(),
+                "work still running after the grace period is abandoned; unfinished runs stay recorded as not finished"
+            );
+            work.abort_all();
+            while work.join_next().await.is_some() {}
+            let abandoned: Vec<i64> = state
+                .in_flight
+                .lock()
+                .map(|s| s.iter().copied().collect())
+                .unwrap_or_default();
+            for id in abandoned {
+                // Put the event back so the next process takes it at once, not after the lease.
+                if let Err(e) = state.store.requeue_abandoned(id, &state.instance).await {
+                    tracing::error!(event_id = id, error = %e, "could not put an abandoned event back");
+                }
+            }
+        }
+        state.store.close().await;
+        tracing::info!("chaperone serve stopped");
+        served.map_err(ServeError::Serve)
+    }
+}
+
+/// Turns SIGTERM and SIGINT into the shutdown signal.
+async fn forward_signals(shutdown: watch::Sender<bool>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the service");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    shutdown.send_replace(true);
+}
+
+/// Runs one tenant's schedule until shutdown.
+async fn schedule_tenant(
+    state: Arc<AppState>,
+    tenant: Arc<Tenant>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let Some(schedule) = tenant.schedule.clone() else {
+        return;
+    };
+    let span =
+        tracing::info_span!("schedule", tenant = %tenant.id, schedule = schedule.expression());
+    async {
+        let last = match state
+            .store
+            .last_run_started(&tenant.id, RunKind::Sweep)
+            .await
+        {
+            Ok(last) => last,
+            Err(e) => {
+                tracing::error!(error = %e, "could not read the last sweep; assuming none");
+                None
+            }
+        };
+        tracing::info!(
+            timezone = %schedule.timezone(),
+            last_sweep = ?last,
+            "schedule started"
+        );
+        scheduler::run(&schedule, &SystemClock, last, shutdown, |fire| {
+            let state = state.clone();
+            let tenant = tenant.clone();
+            async move { scheduled_sweep(&state, &tenant, fire).await }
+        })
+        .await;
+    }
+    .instrument(span)
+    .await
+}
+
+/// One scheduled sweep. Waits for a re-check of the tenant that is running, never beside it.
+async fn scheduled_sweep(state: &AppState, tenant: &Tenant, fire: chrono::DateTime<chrono::Utc>) {
+    let mut last = tenant.whole_tenant.lock().await;
+    let now = chrono::Utc::now();
+    tracing::info!(fire = %fire, "scheduled sweep starts");
+    let started = Instant::now();
+    let result = sweep::run(
+        &tenant.id,
+        tenant.platform.clone(),
+        tenant.profiles.clone(),
+        state.store.clone(),
+        RunOptions {
+            kind: RunKind::Sweep,
+            dry_run: false,
+            now,
+            window: tenant.window(now),
+            progress: false,
+            host_concurrency: SWEEP_HOST_CONCURRENCY,
+        },
+    )
+    .await;
+    *last = Some(now);
+    match result {
+        Ok(report) => {
+            metrics::run_finished(&report, started.elapsed());
+            tracing::info!(run_id = %report.run_id, totals = ?report.totals(), "scheduled sweep finished");
+        }
+        Err(e) => {
+            metrics::run_failed(&tenant.id, RunKind::Sweep.name());
+            tracing::error!(error = %e, "scheduled sweep could not be recorded");
+        }
+    }
+}
+
+/// `chaperone serve`: builds the service from the settings and runs it until a shutdown signal.
+/// Exit code 0 after an orderly shutdown.
+pub async fn run(settings: Settings) -> anyhow::Result<i32> {
+    let app = Application::build(settings).await?;
+    app.run_until_stopped().await?;
+    Ok(0)
 }

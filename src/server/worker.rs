@@ -1,0 +1,373 @@
+//! Workers: claim stored webhook events and act on them.
+//!
+//! - `meeting.created`, `meeting.updated`: read the meeting again (the event's own copy may be
+//!   partial: `meeting.updated` carries only the changed fields), and when a profile selects it,
+//!   evaluate and fix that one session at once: the same plan, write, read-back and record as a
+//!   sweep (`sweep::run_sessions`, kind `webhook`). Chaperone's own write makes Zoom send a
+//!   `meeting.updated`; processing it reads a session that is now compliant and writes nothing,
+//!   so there is no loop (tests/serve.rs proves it by counting writes).
+//! - `user.settings_updated`, `group.lock_settings_updated`, `account.lock_settings_updated`:
+//!   re-check the whole tenant (a run of kind `webhook` over a fresh collect). The collect, which
+//!   reads every host's settings and locks, is most of a run's cost whether one host or all are
+//!   judged, and one tenant-wide run covers every event received before it started: an admin who
+//!   changes forty users' settings causes at most two runs, not forty. These runs, and scheduled
+//!   sweeps, hold the tenant's `whole_tenant` lock, so they never overlap; a worker that finds it
+//!   held puts the event back for a few seconds instead of waiting, so meeting events keep
+//!   flowing.
+//! - `meeting.deleted`: recorded (the row is the record), nothing else: chaperone never acts on a
+//!   deleted session.
+//! - Anything else: recorded as ignored.
+//!
+//! Platform errors put the event back with an increasing delay; after [`MAX_ATTEMPTS`] it is
+//! marked failed with the last error, for an admin to see.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+use tracing::Instrument;
+
+use super::AppState;
+use super::metrics;
+use super::tenant::Tenant;
+use crate::control::Status;
+use crate::engine;
+use crate::report::{RunKind, RunReport};
+use crate::store::webhooks::{EventState, WebhookEvent};
+use crate::sweep::{self, RunOptions};
+
+/// Claims of one event before it is marked failed.
+pub const MAX_ATTEMPTS: u32 = 5;
+
+/// How an event's processing ended.
+#[derive(Debug)]
+enum Outcome {
+    /// Finished: done (or failed for good), with what happened and the run that recorded it.
+    Finished {
+        state: EventState,
+        outcome: String,
+        run_id: Option<String>,
+    },
+    /// Try again after `after`: counts as an attempt.
+    Retry { outcome: String, after: Duration },
+    /// Wait for the tenant's running sweep, then take it again: not an attempt.
+    Wait { outcome: String, after: Duration },
+}
+
+fn done(outcome: impl Into<String>, run_id: Option<String>) -> Outcome {
+    Outcome::Finished {
+        state: EventState::Done,
+        outcome: outcome.into(),
+        run_id,
+    }
+}
+
+/// Runs one worker until shutdown. The event in flight is finished before the worker returns.
+pub(crate) async fn run(state: Arc<AppState>, n: usize, mut shutdown: watch::Receiver<bool>) {
+    let worker = format!("{}/{}", state.instance, n);
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        if !state.options.worker_delay.is_zero() {
+            // Test-only (CHAPERONE_TEST_WORKER_DELAY_MS): leave stored events unclaimed for a
+            // while, so a test can kill the process between the 200 and the processing.
+            tokio::select! {
+                _ = tokio::time::sleep(state.options.worker_delay) => {}
+                _ = shutdown.wait_for(|s| *s) => return,
+            }
+        }
+        match state
+            .store
+            .claim_webhook_event(&worker, Utc::now(), state.options.lease)
+            .await
+        {
+            Ok(Some(event)) => {
+                state.claimed(event.id, true);
+                process(&state, &worker, event.clone()).await;
+                state.claimed(event.id, false);
+            }
+            Ok(None) => {
+                tokio::select! {
+                    _ = state.wake.notified() => {}
+                    _ = tokio::time::sleep(state.options.poll) => {}
+                    _ = shutdown.wait_for(|s| *s) => return,
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not claim a webhook event");
+                tokio::select! {
+                    _ = tokio::time::sleep(state.options.poll) => {}
+                    _ = shutdown.wait_for(|s| *s) => return,
+                }
+            }
+        }
+    }
+}
+
+async fn process(state: &Arc<AppState>, worker: &str, event: WebhookEvent) {
+    let span = tracing::info_span!(
+        "webhook_event",
+        tenant = %event.tenant,
+        platform = %event.platform,
+        event = %event.event,
+        event_id = event.id,
+        session = event.object_id.as_deref().unwrap_or(""),
+    );
+    async {
+        let outcome = match state.tenants.get(&event.tenant) {
+            Some(tenant) => act(state, tenant, &event).await,
+            None => Outcome::Finished {
+                state: EventState::Failed,
+                outcome: format!(
+                    "tenant `{}` is no longer configured; the event was not processed",
+                    event.tenant
+                ),
+                run_id: None,
+            },
+        };
+        let now = Utc::now();
+        let stored = match outcome {
+            Outcome::Finished {
+                state: end,
+                outcome,
+                run_id,
+            } => {
+                metrics::webhook(
+                    "zoom",
+                    &event.event,
+                    if end == EventState::Done {
+                        "processed"
+                    } else {
+                        "failed"
+                    },
+                );
+                tracing::info!(outcome = %outcome, "webhook event processed");
+                state
+                    .store
+                    .finish_webhook_event(event.id, worker, end, &outcome, run_id.as_deref(), now)
+                    .await
+            }
+            Outcome::Retry { outcome, after } if event.attempts < MAX_ATTEMPTS => {
+                metrics::webhook("zoom", &event.event, "retried");
+                tracing::warn!(outcome = %outcome, retry_in = ?after, "webhook event will be tried again");
+                let at = now + chrono::Duration::from_std(after).unwrap_or_default();
+                state
+                    .store
+                    .release_webhook_event(event.id, worker, &outcome, at, true)
+                    .await
+            }
+            Outcome::Wait { outcome, after } => {
+                tracing::debug!(outcome = %outcome, "webhook event waits its turn");
+                let at = now + chrono::Duration::from_std(after).unwrap_or_default();
+                state
+                    .store
+                    .release_webhook_event(event.id, worker, &outcome, at, false)
+                    .await
+            }
+            Outcome::Retry { outcome, .. } => {
+                metrics::webhook("zoom", &event.event, "failed");
+                let outcome = format!("given up after {} attempts: {outcome}", event.attempts);
+                tracing::error!(outcome = %outcome, "webhook event failed");
+                state
+                    .store
+                    .finish_webhook_event(event.id, worker, EventState::Failed, &outcome, None, now)
+                    .await
+            }
+        };
+        match stored {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                "the claim on this event ran out before it was finished; another worker has it"
+            ),
+            Err(e) => tracing::error!(error = %e, "could not record how a webhook event ended"),
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// Back-off before attempt `attempts + 1`: 5 s, 10 s, 20 s, 40 s.
+fn backoff(attempts: u32) -> Duration {
+    Duration::from_secs(5u64.saturating_mul(1 << attempts.saturating_sub(1).min(6)))
+}
+
+async fn act(state: &Arc<AppState>, tenant: &Arc<Tenant>, event: &WebhookEvent) -> Outcome {
+    match event.event.as_str() {
+        "meeting.created" | "meeting.updated" => match &event.object_id {
+            Some(id) => harden_meeting(state, tenant, event, id).await,
+            None => done("ignored: the event names no meeting id", None),
+        },
+        "meeting.deleted" => done("recorded", None),
+        "user.settings_updated"
+        | "group.lock_settings_updated"
+        | "account.lock_settings_updated" => recheck_tenant(state, tenant, event.received_at).await,
+        other => done(
+            format!(
+                "ignored: chaperone does not act on `{other}`; remove it from the Zoom app's event subscription"
+            ),
+            None,
+        ),
+    }
+}
+
+/// Options of a run a webhook asks for; `hosts`: hosts worked on at once (1 for one meeting, as
+/// many as a scheduled sweep for a tenant re-check).
+fn run_options(tenant: &Tenant, now: DateTime<Utc>, hosts: usize) -> RunOptions {
+    RunOptions {
+        kind: RunKind::Webhook,
+        dry_run: false,
+        now,
+        window: tenant.window(now),
+        progress: false,
+        host_concurrency: hosts,
+    }
+}
+
+/// Evaluates and fixes one meeting now.
+async fn harden_meeting(
+    state: &Arc<AppState>,
+    tenant: &Arc<Tenant>,
+    event: &WebhookEvent,
+    meeting_id: &str,
+) -> Outcome {
+    let retry = |what: &str, e: &dyn std::fmt::Display| Outcome::Retry {
+        outcome: format!("{what}: {e}"),
+        after: backoff(event.attempts),
+    };
+    let session = match tenant.platform.fetch_session(meeting_id).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return done("gone: the meeting no longer exists", None),
+        Err(e) => return retry("could not read the meeting", &e),
+    };
+    if engine::select_profile(&tenant.profiles, &session).is_none() {
+        return done("out of scope: no profile selects this meeting", None);
+    }
+    let directory = match tenant.platform.directory().await {
+        Ok(d) => d,
+        Err(e) => return retry("could not read the user directory", &e),
+    };
+    let started = Instant::now();
+    let report = match sweep::run_sessions(
+        &tenant.id,
+        tenant.platform.clone(),
+        tenant.profiles.clone(),
+        state.store.clone(),
+        run_options(tenant, Utc::now(), 1),
+        vec![session],
+        directory,
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            metrics::run_failed(&tenant.id, RunKind::Webhook.name());
+            return retry("could not record the run", &e);
+        }
+    };
+    metrics::run_finished(&report, started.elapsed());
+    let fixed = count(&report, Status::Fixed);
+    if fixed > 0 {
+        let since = (Utc::now() - event.received_at)
+            .to_std()
+            .unwrap_or_default();
+        metrics::hardened(since);
+    }
+    let summary = summary(&report);
+    if count(&report, Status::Error) > 0 {
+        // A write or read-back failed: the run is recorded; try the session again later.
+        return Outcome::Retry {
+            outcome: format!("errors in run {}: {summary}", report.run_id),
+            after: backoff(event.attempts),
+        };
+    }
+    done(summary, Some(report.run_id))
+}
+
+/// Re-checks the whole tenant after a settings or lock change, unless a run that started after
+/// the event arrived already did.
+async fn recheck_tenant(
+    state: &Arc<AppState>,
+    tenant: &Arc<Tenant>,
+    received_at: DateTime<Utc>,
+) -> Outcome {
+    let Ok(mut last) = tenant.whole_tenant.try_lock() else {
+        return Outcome::Wait {
+            outcome: "waiting for the tenant's running sweep".into(),
+            after: Duration::from_secs(2),
+        };
+    };
+    if let Some(at) = *last
+        && at >= received_at
+    {
+        return done(
+            format!(
+                "covered by the tenant run that started at {}",
+                at.to_rfc3339()
+            ),
+            None,
+        );
+    }
+    let now = Utc::now();
+    let started = Instant::now();
+    match sweep::run(
+        &tenant.id,
+        tenant.platform.clone(),
+        tenant.profiles.clone(),
+        state.store.clone(),
+        run_options(tenant, now, super::SWEEP_HOST_CONCURRENCY),
+    )
+    .await
+    {
+        Ok(report) => {
+            *last = Some(now);
+            metrics::run_finished(&report, started.elapsed());
+            done(
+                format!("re-checked the tenant: {}", summary(&report)),
+                Some(report.run_id),
+            )
+        }
+        Err(e) => {
+            metrics::run_failed(&tenant.id, RunKind::Webhook.name());
+            Outcome::Retry {
+                outcome: format!("could not record the re-check: {e}"),
+                after: Duration::from_secs(30),
+            }
+        }
+    }
+}
+
+fn count(report: &RunReport, status: Status) -> usize {
+    report
+        .sessions
+        .iter()
+        .flat_map(|s| &s.findings)
+        .filter(|f| f.status == status)
+        .count()
+}
+
+/// `fixed 3, compliant 7, needs-human 1` (statuses with no finding left out).
+fn summary(report: &RunReport) -> String {
+    let totals = report.totals();
+    if totals.is_empty() {
+        return format!("{} sessions, no findings", report.sessions.len());
+    }
+    totals
+        .iter()
+        .map(|(s, n)| format!("{} {n}", s.name()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn back_off_doubles_from_five_seconds() {
+        assert_eq!(backoff(1), Duration::from_secs(5));
+        assert_eq!(backoff(2), Duration::from_secs(10));
+        assert_eq!(backoff(4), Duration::from_secs(40));
+    }
+}

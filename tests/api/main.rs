@@ -1,0 +1,9 @@
+//! `chaperone serve` over real HTTP: webhooks, health, metrics, shutdown, and a real child
+//! process killed with SIGKILL between the 200 and the processing. One test binary, so the
+//! library is linked once.
+
+mod health;
+mod helpers;
+mod queue;
+mod restart;
+mod webhooks;
