@@ -539,3 +539,40 @@ fn a_missing_folder_is_an_error_not_an_empty_list() {
     assert_eq!(err.errors[0].line, 0);
     assert!(err.to_string().contains("cannot read"), "{err}");
 }
+
+// --- [notify] -----------------------------------------------------------------------------------
+
+#[test]
+fn baseline_names_the_safeguarding_lead_and_one_to_one_escalates_two_days_ahead() {
+    let baseline = load_shipped("baseline");
+    assert_eq!(baseline.notify.leads, ["dsl@riverside.example.org"]);
+    assert_eq!(baseline.notify.escalate_hours_before, Some(24));
+    assert!(baseline.notify.channels.is_empty());
+    let group = load_shipped("youth-group");
+    assert_eq!(group.notify, baseline.notify, "inherited as a whole");
+    let one = load_shipped("youth-one-to-one");
+    assert_eq!(one.notify.leads, baseline.notify.leads, "leads inherited");
+    assert_eq!(
+        one.notify.escalate_hours_before,
+        Some(48),
+        "hours overridden"
+    );
+}
+
+#[test]
+fn notify_mistakes_each_point_at_their_own_place() {
+    let errors = dir_errors("bad-notify");
+    let file = fixture("bad-notify/notify.toml");
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+    let e = error_at(
+        &errors,
+        &file,
+        "notify.safeguarding-leads[0]",
+        "\"dsl.riverside",
+    );
+    assert_mentions(e, &["not an email address"]);
+    let e = error_at(&errors, &file, "notify.escalate-hours-before", "0\n");
+    assert_mentions(e, &["between 1 and 336"]);
+    let e = error_at(&errors, &file, "notify.chanels", "chanels");
+    assert_mentions(e, &["did you mean `channels`?"]);
+}

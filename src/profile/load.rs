@@ -21,8 +21,8 @@ use toml::de::{DeString, DeTable, DeValue};
 use toml::value::{Datetime, Offset};
 
 use super::{
-    CoverHours, CoverWindow, Profile, Remediation, RemediationMode, Selector, Staff, TrackingField,
-    Waiver, WaiverTarget,
+    CoverHours, CoverWindow, Profile, ProfileNotify, Remediation, RemediationMode, Selector, Staff,
+    TrackingField, Waiver, WaiverTarget,
 };
 use crate::control::{CloudRecordingPolicy, Control, Level, nearest};
 
@@ -298,7 +298,7 @@ fn sibling_stems(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Child over parent: per control, per field of staff / cover hours / remediation; lists
+/// Child over parent: per control, per field of staff / cover hours / remediation / notify; lists
 /// replaced; reminders and waivers appended; `select` never inherited.
 fn merge(
     path: &Path,
@@ -400,6 +400,20 @@ fn merge(
         },
     }));
 
+    let parent_notify = parent.map(|p| p.notify.clone()).unwrap_or_default();
+    let notify = ProfileNotify {
+        leads: raw.notify.leads.clone().unwrap_or(parent_notify.leads),
+        escalate_hours_before: raw
+            .notify
+            .escalate_hours_before
+            .or(parent_notify.escalate_hours_before),
+        channels: raw
+            .notify
+            .channels
+            .clone()
+            .unwrap_or(parent_notify.channels),
+    };
+
     Profile {
         name: stem(path),
         source: path.to_path_buf(),
@@ -416,6 +430,7 @@ fn merge(
         remediation,
         reminders,
         waivers,
+        notify,
     }
 }
 
@@ -447,6 +462,14 @@ struct RawProfile {
     cover_hours: Option<RawCoverHours>,
     remediation: RawRemediation,
     waivers: Vec<RawWaiver>,
+    notify: RawNotify,
+}
+
+#[derive(Debug, Default)]
+struct RawNotify {
+    leads: Option<Vec<String>>,
+    escalate_hours_before: Option<u32>,
+    channels: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -504,6 +527,7 @@ const TOP_KEYS: &[&str] = &[
     "cover-hours",
     "remediation",
     "waivers",
+    "notify",
 ];
 const SELECT_KEYS: &[&str] = &[
     "host-groups",
@@ -517,6 +541,9 @@ const STAFF_KEYS: &[&str] = &["groups", "domains", "emails", "duty-pool"];
 const COVER_HOURS_KEYS: &[&str] = &["timezone", "windows"];
 const WINDOW_KEYS: &[&str] = &["days", "start", "end"];
 const REMEDIATION_KEYS: &[&str] = &["mode", "max-changes-per-run", "change-in-progress"];
+const NOTIFY_KEYS: &[&str] = &["safeguarding-leads", "escalate-hours-before", "channels"];
+/// The longest escalation lead time accepted: two weeks.
+const MAX_ESCALATE_HOURS: i128 = 14 * 24;
 const WAIVER_KEYS: &[&str] = &[
     "session", "host", "control", "reason", "approver", "expires",
 ];
@@ -603,6 +630,7 @@ impl<'s> Checker<'s> {
                 "cover-hours" => raw.cover_hours = self.cover_hours(value),
                 "remediation" => raw.remediation = self.remediation(value),
                 "waivers" => raw.waivers = self.waivers(value),
+                "notify" => raw.notify = self.notify(value),
                 _ if k.parse::<Control>().is_ok() => self.error(
                     key.span(),
                     k,
@@ -991,6 +1019,54 @@ impl<'s> Checker<'s> {
             }
         }
         out
+    }
+
+    fn notify(&mut self, value: &Value<'_>) -> RawNotify {
+        let mut out = RawNotify::default();
+        let Some(table) = self.table(value, "notify") else {
+            return out;
+        };
+        for (key, value) in table.iter() {
+            let k = key.get_ref().as_ref();
+            let field = format!("notify.{k}");
+            match k {
+                "safeguarding-leads" => out.leads = self.list(value, &field, Item::Email),
+                "escalate-hours-before" => {
+                    out.escalate_hours_before = self.escalate_hours(value, &field)
+                }
+                "channels" => out.channels = self.list(value, &field, Item::Text),
+                _ => self.unknown_key(key, &field, NOTIFY_KEYS),
+            }
+        }
+        out
+    }
+
+    fn escalate_hours(&mut self, value: &Value<'_>, field: &str) -> Option<u32> {
+        let DeValue::Integer(n) = value.get_ref() else {
+            let message = format!(
+                "expected a whole number of hours such as 24, found {}",
+                describe(value.get_ref())
+            );
+            self.error(value.span(), field, message);
+            return None;
+        };
+        match i128::from_str_radix(n.as_str(), n.radix()) {
+            Ok(n) if (1..=MAX_ESCALATE_HOURS).contains(&n) => u32::try_from(n).ok(),
+            Ok(_) => {
+                self.error(
+                    value.span(),
+                    field,
+                    format!(
+                        "must be between 1 and {MAX_ESCALATE_HOURS} hours (two weeks) before the                          session starts"
+                    ),
+                );
+                None
+            }
+            Err(_) => {
+                self.error(value.span(), field, "not a whole number");
+                None
+            }
+        }
     }
 
     fn mode(&mut self, value: &Value<'_>, field: &str) -> Option<RemediationMode> {
@@ -1725,6 +1801,21 @@ mod tests {
             "{}",
             e.message
         );
+    }
+
+    #[test]
+    fn escalation_hours_are_a_whole_number_within_two_weeks() {
+        let e = only_error("[notify]\nescalate-hours-before = \"24\"\n");
+        assert_eq!((e.line, e.column), (2, 25), "{e}");
+        assert!(e.message.contains("whole number of hours"), "{e}");
+        let e = only_error("[notify]\nescalate-hours-before = 400\n");
+        assert!(e.message.contains("two weeks"), "{e}");
+        let (raw, errors) =
+            check("[notify]\nescalate-hours-before = 336\nchannels = [\"teams\"]\n");
+        assert!(errors.is_empty(), "{errors:#?}");
+        let raw = raw.unwrap();
+        assert_eq!(raw.notify.escalate_hours_before, Some(336));
+        assert_eq!(raw.notify.channels, Some(vec!["teams".to_string()]));
     }
 
     #[test]

@@ -37,6 +37,24 @@ pub struct Profile {
     /// Things software cannot enforce, repeated to the host in every notification.
     pub reminders: Vec<String>,
     pub waivers: Vec<Waiver>,
+    /// Who hears about this profile's sessions besides their hosts (`[notify]`).
+    pub notify: ProfileNotify,
+}
+
+/// `[notify]`: the safeguarding leads of a kind of session, and when they are told.
+///
+/// A `needs-human` item (no second staff member, outside cover hours) that is still open
+/// `escalate_hours_before` a session starts is escalated once to the leads, with the host named.
+/// Empty parts fall back to the tenant's `[tenants.notify]` settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ProfileNotify {
+    /// Safeguarding leads' email addresses.
+    pub leads: Vec<String>,
+    /// How many hours before the start an open item is escalated; `None`: the tenant's default.
+    pub escalate_hours_before: Option<u32>,
+    /// Names of the tenant's webhooks (Slack, Teams, JSON) that receive this profile's
+    /// escalations instead of the tenant's `escalation_channels`.
+    pub channels: Vec<String>,
 }
 
 /// How a profile picks its sessions. Any one criterion matching is enough.
