@@ -1,0 +1,648 @@
+//! End to end over real HTTP: chaperone's Teams adapter, the real sweep (`chaperone::sweep::run`)
+//! with the shipped profiles and a SQLite store, against the project's Graph simulator
+//! (`chaperone_sim::teams`), which is written from the Graph CSDL and shares no code with the
+//! client. The same promises as the Zoom end-to-end tests: drift found, fixed and verified; a dry
+//! run writes nothing; throttling is honoured; garbage is an `error` and the run goes on.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chaperone::control::{Control, Status};
+use chaperone::platform::teams::sim::teams_settings_for;
+use chaperone::platform::teams::{TeamsPlatform, TeamsSettings};
+use chaperone::platform::{Platform, PlatformError, Window};
+use chaperone::profile::Profile;
+use chaperone::report::{Finding, RunKind, RunReport, SessionReport};
+use chaperone::store::Store;
+use chaperone::sweep::{self, RunOptions};
+use chaperone_sim::{
+    GraphFault, SimCertificate, TeamsMeeting, TeamsScenario, TeamsSim, TeamsSimConfig, TeamsUser,
+};
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+const TENANT: &str = "riverside-youth";
+
+struct App {
+    sim: TeamsSim,
+    settings: TeamsSettings,
+    platform: Arc<TeamsPlatform>,
+    profiles: Arc<Vec<Profile>>,
+    store: Store,
+    now: DateTime<Utc>,
+    _dir: tempfile::TempDir,
+}
+
+async fn spawn(config: TeamsSimConfig, scenario: TeamsScenario) -> App {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let sim = TeamsSim::start(config, scenario).await.expect("sim starts");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
+        .await
+        .expect("store opens");
+    let profiles = chaperone::app::load_profiles(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("profiles"),
+        chrono_tz::Europe::London,
+    )
+    .expect("shipped profiles load");
+    let settings = teams_settings_for(&sim);
+    let platform = Arc::new(
+        TeamsPlatform::from_settings(TENANT, &settings)
+            .expect("client builds")
+            .with_fast_retries(),
+    );
+    App {
+        sim,
+        settings,
+        platform,
+        profiles: Arc::new(profiles),
+        store,
+        now: Utc::now(),
+        _dir: dir,
+    }
+}
+
+async fn demo() -> App {
+    spawn(TeamsSimConfig::default(), TeamsScenario::demo()).await
+}
+
+impl App {
+    fn window(&self) -> Window {
+        Window {
+            from: self.now - chrono::Duration::hours(2),
+            to: self.now + chrono::Duration::days(30),
+        }
+    }
+
+    async fn run(&self, kind: RunKind, dry_run: bool) -> RunReport {
+        sweep::run(
+            TENANT,
+            self.platform.clone(),
+            self.profiles.clone(),
+            self.store.clone(),
+            RunOptions {
+                kind,
+                dry_run,
+                now: self.now,
+                window: self.window(),
+                progress: false,
+                host_concurrency: 8,
+            },
+        )
+        .await
+        .expect("run records")
+    }
+}
+
+fn findings(report: &RunReport) -> impl Iterator<Item = (&SessionReport, &Finding)> {
+    report
+        .sessions
+        .iter()
+        .flat_map(|s| s.findings.iter().map(move |f| (s, f)))
+}
+
+fn count(report: &RunReport, status: Status) -> usize {
+    findings(report).filter(|(_, f)| f.status == status).count()
+}
+
+fn session<'r>(report: &'r RunReport, topic: &str) -> &'r SessionReport {
+    report
+        .sessions
+        .iter()
+        .find(|s| s.topic == topic)
+        .unwrap_or_else(|| panic!("{topic} is in the report"))
+}
+
+fn finding(s: &SessionReport, control: Control) -> &Finding {
+    s.findings
+        .iter()
+        .find(|f| f.control == control)
+        .expect("finding")
+}
+
+#[tokio::test]
+async fn a_sweep_finds_fixes_and_verifies_drift_and_a_check_then_finds_none_left_to_fix() {
+    let app = demo().await;
+    let swept = app.run(RunKind::Sweep, false).await;
+    // Youth, one-to-one and early-years sessions are in scope; "Team Standup" is not.
+    assert!(swept.sessions.len() >= 10, "{}", swept.sessions.len());
+    assert!(swept.sessions.iter().all(|s| s.topic != "Team Standup"));
+    assert!(swept.failures.is_empty(), "{:?}", swept.failures);
+    assert!(count(&swept, Status::Fixed) >= 10);
+    for s in &swept.sessions {
+        for c in &s.changes {
+            let f = finding(s, c.control);
+            assert_eq!(
+                c.verified,
+                f.status == Status::Fixed,
+                "{} {}: {f:?}",
+                s.topic,
+                c.control
+            );
+        }
+    }
+    // Every control Teams has was fixed on the most drifted meeting, in one PATCH.
+    let forum = session(&swept, "[youth] Youth Forum");
+    for control in [
+        Control::WaitingRoom,
+        Control::ScreenShare,
+        Control::ChatKept,
+        Control::CloudRecording,
+        Control::SecondStaff,
+    ] {
+        assert_eq!(finding(forum, control).status, Status::Fixed, "{control}");
+    }
+    let stored = app
+        .sim
+        .meeting(&app.sim.meeting_id("[youth] Youth Forum").expect("id"))
+        .expect("meeting");
+    assert_eq!(stored["lobbyBypassSettings"]["scope"], "organizer");
+    assert_eq!(
+        stored["lobbyBypassSettings"]["isDialInBypassEnabled"],
+        false
+    );
+    assert_eq!(stored["allowedPresenters"], "organizer");
+    assert_eq!(stored["allowMeetingChat"], "enabled");
+    assert_eq!(stored["recordAutomatically"], false);
+    // Controls Teams lacks per meeting are unsupported, with a reason.
+    for control in [
+        Control::JoinBeforeHost,
+        Control::FileTransfer,
+        Control::PrivateChat,
+    ] {
+        let f = finding(forum, control);
+        assert_eq!(f.status, Status::Unsupported, "{control}");
+        assert!(f.detail.contains("Teams"), "{}", f.detail);
+    }
+
+    let patches = app
+        .sim
+        .stats()
+        .requests_for("PATCH", "/v1.0/users/{id}/onlineMeetings/{meetingId}");
+    let changed = swept
+        .sessions
+        .iter()
+        .filter(|s| !s.changes.is_empty())
+        .count() as u64;
+    assert_eq!(patches, changed, "one PATCH per changed session");
+
+    let writes = app.sim.stats().writes;
+    let checked = app.run(RunKind::Check, false).await;
+    assert_eq!(app.sim.stats().writes, writes, "a check writes nothing");
+    for (s, f) in findings(&checked) {
+        assert_ne!(f.status, Status::Error, "{}: {f:?}", s.topic);
+        if f.status == Status::Drift {
+            // Left: the session in progress, and the one whose recording a tenant policy holds.
+            assert!(
+                f.detail.contains("in progress") || s.topic == "[youth] Music Studio",
+                "unfixed drift in {}: {f:?}",
+                s.topic
+            );
+        }
+    }
+    assert!(count(&checked, Status::Compliant) > count(&swept, Status::Compliant));
+}
+
+#[tokio::test]
+async fn check_and_dry_run_write_nothing() {
+    let app = demo().await;
+    let report = app.run(RunKind::Check, false).await;
+    assert!(count(&report, Status::Drift) > 0, "the demo is drifted");
+    assert_eq!(report.exit_code(), 1);
+    let dry = app.run(RunKind::Sweep, true).await;
+    assert!(dry.dry_run);
+    assert!(findings(&dry).any(|(_, f)| f.detail.contains("dry run: would")));
+    assert_eq!(count(&dry, Status::Fixed), 0);
+    assert_eq!(app.sim.stats().writes, 0);
+    assert_eq!(app.platform.write_requests(), 0);
+}
+
+#[tokio::test]
+async fn the_passcode_is_reported_and_never_changed() {
+    let app = demo().await;
+    let id = app.sim.meeting_id("[youth] Youth Forum").expect("id");
+    let before = app.sim.meeting(&id).expect("meeting")["joinMeetingIdSettings"].clone();
+    let swept = app.run(RunKind::Sweep, false).await;
+    let f = finding(session(&swept, "[youth] Youth Forum"), Control::Passcode);
+    assert_eq!(f.status, Status::NeedsHuman, "{f:?}");
+    assert!(
+        f.detail.contains("only when the meeting is created"),
+        "{}",
+        f.detail
+    );
+    assert!(
+        session(&swept, "[youth] Youth Forum")
+            .changes
+            .iter()
+            .all(|c| c.control != Control::Passcode)
+    );
+    assert_eq!(
+        app.sim.meeting(&id).expect("meeting")["joinMeetingIdSettings"],
+        before
+    );
+    // An older meeting without the field: unsupported, said so.
+    let film = finding(session(&swept, "[youth] Film Night"), Control::Passcode);
+    assert_eq!(film.status, Status::Unsupported);
+    assert!(film.detail.contains("joinMeetingIdSettings"));
+}
+
+#[tokio::test]
+async fn a_co_organizer_is_added_without_dropping_any_attendee() {
+    let app = demo().await;
+    let id = app.sim.meeting_id("[youth] Homework Help").expect("id");
+    let before = app.sim.meeting(&id).expect("meeting")["participants"]["attendees"]
+        .as_array()
+        .expect("list")
+        .clone();
+    assert_eq!(before.len(), 3);
+    let swept = app.run(RunKind::Sweep, false).await;
+    let s = session(&swept, "[youth] Homework Help");
+    assert_eq!(finding(s, Control::SecondStaff).status, Status::Fixed);
+    let after = app.sim.meeting(&id).expect("meeting")["participants"]["attendees"]
+        .as_array()
+        .expect("list")
+        .clone();
+    for a in &before {
+        assert!(after.contains(a), "attendee {a} was dropped: {after:?}");
+    }
+    assert!(after.iter().any(|a| a["upn"] == "duty.officer@riverside.example.org"
+        && a["role"] == "coorganizer"));
+    // An existing co-organizer stays: the compliant one-to-one is not written at all.
+    let k = session(&swept, "[1:1] Mentoring – K.");
+    assert_eq!(finding(k, Control::SecondStaff).status, Status::Compliant);
+    assert!(k.changes.is_empty());
+    // A one-to-one without a colleague needs a person (no duty pool there).
+    let j = session(&swept, "[1:1] Mentoring – J.");
+    assert_eq!(finding(j, Control::SecondStaff).status, Status::NeedsHuman);
+}
+
+#[tokio::test]
+async fn a_write_the_tenant_policy_ignores_is_not_reported_as_fixed() {
+    let app = demo().await;
+    let swept = app.run(RunKind::Sweep, false).await;
+    let f = finding(
+        session(&swept, "[youth] Music Studio"),
+        Control::CloudRecording,
+    );
+    assert_eq!(f.status, Status::Drift, "{f:?}");
+    assert!(f.detail.contains("read-back still shows"), "{}", f.detail);
+}
+
+#[tokio::test]
+async fn the_session_in_progress_is_left_alone() {
+    let app = demo().await;
+    let swept = app.run(RunKind::Sweep, false).await;
+    let s = session(&swept, "[youth] Drop-in");
+    assert!(s.changes.is_empty());
+    assert!(s.findings.iter().any(|f| f.detail.contains("in progress")));
+}
+
+#[tokio::test]
+async fn four_requests_per_mailbox_at_most_and_no_throttling_provoked() {
+    // A slow server makes requests overlap: the client must still never exceed 4 per mailbox.
+    let config = TeamsSimConfig::default()
+        .with_latency(Duration::from_millis(30))
+        .with_page_sizes(2, 1);
+    let app = spawn(config, TeamsScenario::demo()).await;
+    let swept = app.run(RunKind::Sweep, false).await;
+    let stats = app.sim.stats();
+    assert!(stats.peak_mailbox_concurrency <= 4, "{stats:?}");
+    assert_eq!(stats.throttled, 0, "{stats:?}");
+    assert!(count(&swept, Status::Fixed) > 0);
+    assert_eq!(count(&swept, Status::Error), 0);
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured_and_the_run_succeeds() {
+    let app = demo().await;
+    app.sim.inject(
+        GraphFault::throttle(1)
+            .on_route("GET /v1.0/users/{id}/calendarView")
+            .times(2),
+    );
+    let started = Instant::now();
+    let report = app.run(RunKind::Check, false).await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "waited for Retry-After"
+    );
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert_eq!(count(&report, Status::Error), 0);
+    assert_eq!(app.sim.stats().throttled, 2);
+}
+
+#[tokio::test]
+async fn a_mailbox_rate_limit_is_waited_out() {
+    // Three requests per second per mailbox: every organizer needs more than that.
+    let config = TeamsSimConfig::default()
+        .with_mailbox_limits(Some(4), Some((3, Duration::from_secs(1))))
+        .with_page_sizes(100, 1);
+    let scenario = small(3);
+    let app = spawn(config, scenario).await;
+    let report = app.run(RunKind::Check, false).await;
+    assert_eq!(count(&report, Status::Error), 0, "{report:?}");
+    assert_eq!(report.sessions.len(), 3);
+    assert!(
+        app.sim.stats().throttled > 0,
+        "the limit was reached and waited out"
+    );
+}
+
+#[tokio::test]
+async fn server_errors_are_retried() {
+    let app = demo().await;
+    app.sim.inject(
+        GraphFault::status(503)
+            .on_route("GET /v1.0/users/{id}/onlineMeetings")
+            .times(2),
+    );
+    let report = app.run(RunKind::Check, false).await;
+    assert_eq!(count(&report, Status::Error), 0);
+}
+
+#[tokio::test]
+async fn garbage_from_graph_is_an_error_for_that_session_and_the_run_goes_on() {
+    let app = demo().await;
+    let victim = app.sim.meeting_id("[youth] Gaming Club").expect("id");
+    app.sim
+        .inject(GraphFault::malformed_json().on_meeting(&victim));
+    let report = app.run(RunKind::Sweep, false).await;
+    let s = session(&report, "[youth] Gaming Club");
+    assert!(
+        s.findings.iter().all(|f| f.status == Status::Error),
+        "{s:?}"
+    );
+    assert!(s.changes.is_empty());
+    let others_ok = report
+        .sessions
+        .iter()
+        .filter(|s| s.topic != "[youth] Gaming Club")
+        .all(|s| s.findings.iter().all(|f| f.status != Status::Error));
+    assert!(others_ok);
+    assert!(
+        count(&report, Status::Fixed) > 0,
+        "the rest was still fixed"
+    );
+    assert_eq!(report.exit_code(), 2);
+}
+
+/// One organizer with `n` youth meetings.
+fn small(n: usize) -> TeamsScenario {
+    let host = "yw@riverside.example.org";
+    let mut sc = TeamsScenario::empty()
+        .user(TeamsUser::new(host, "Yusuf Worker"))
+        .add_member("Staff", host);
+    for i in 0..n {
+        sc = sc.meeting(
+            TeamsMeeting::new(
+                host,
+                &format!("[youth] Club {i}"),
+                Utc::now() + chrono::Duration::hours(24 + i as i64),
+                60,
+            )
+            .lobby("everyone", false),
+        );
+    }
+    sc
+}
+
+#[tokio::test]
+async fn errors_keep_graphs_code_and_message() {
+    let host = "nopolicy@riverside.example.org";
+    let scenario = small(1)
+        .user(TeamsUser::new(host, "No Policy").without_access_policy())
+        .add_member("Staff", host)
+        .meeting(TeamsMeeting::new(
+            host,
+            "[youth] Blocked",
+            Utc::now() + chrono::Duration::hours(30),
+            60,
+        ));
+    let app = spawn(TeamsSimConfig::default(), scenario).await;
+    let report = app.run(RunKind::Check, false).await;
+    let blocked = session(&report, "[youth] Blocked");
+    let f = &blocked.findings[0];
+    assert_eq!(f.status, Status::Error);
+    assert!(
+        f.detail
+            .contains("Forbidden: No application access policy found for this app."),
+        "{}",
+        f.detail
+    );
+    assert_eq!(
+        finding(session(&report, "[youth] Club 0"), Control::WaitingRoom).status,
+        Status::Drift,
+        "the other organizer's meeting was still judged"
+    );
+}
+
+#[tokio::test]
+async fn a_revoked_token_is_replaced_once() {
+    let app = demo().await;
+    app.run(RunKind::Check, false).await;
+    assert_eq!(app.platform.tokens_fetched(), 1);
+    app.sim.revoke_tokens();
+    let report = app.run(RunKind::Check, false).await;
+    assert_eq!(count(&report, Status::Error), 0);
+    assert_eq!(app.platform.tokens_fetched(), 2);
+}
+
+#[tokio::test]
+async fn small_pages_are_followed_to_the_end() {
+    let app = spawn(
+        TeamsSimConfig::default().with_page_sizes(2, 1),
+        TeamsScenario::demo(),
+    )
+    .await;
+    let paged = app.run(RunKind::Check, false).await;
+    let whole = demo().await.run(RunKind::Check, false).await;
+    let topics = |r: &RunReport| {
+        let mut t: Vec<String> = r.sessions.iter().map(|s| s.topic.clone()).collect();
+        t.sort();
+        t
+    };
+    assert_eq!(topics(&paged), topics(&whole));
+}
+
+#[tokio::test]
+async fn a_wrong_secret_fails_with_an_auth_error_that_never_contains_the_secret() {
+    let app = demo().await;
+    let mut settings = app.settings.clone();
+    settings.client_secret = Some("sup3r-s3cret-value".to_string().into());
+    let platform = TeamsPlatform::from_settings(TENANT, &settings).expect("builds");
+    let err = platform.collect(&app.window()).await.expect_err("refused");
+    let text = err.to_string();
+    assert!(matches!(err, PlatformError::Auth { .. }), "{err:?}");
+    assert!(text.contains("invalid_client"), "{text}");
+    assert!(!text.contains("sup3r-s3cret-value"), "{text}");
+    assert!(!format!("{err:?}").contains("sup3r-s3cret-value"));
+    assert!(!format!("{platform:?}").contains("sup3r-s3cret-value"));
+    // Through a whole run: the failure is recorded, without the secret.
+    let report = sweep::run(
+        TENANT,
+        Arc::new(platform),
+        app.profiles.clone(),
+        app.store.clone(),
+        RunOptions {
+            kind: RunKind::Check,
+            dry_run: false,
+            now: app.now,
+            window: app.window(),
+            progress: false,
+            host_concurrency: 4,
+        },
+    )
+    .await
+    .expect("recorded");
+    assert_eq!(report.failures.len(), 1);
+    assert!(!format!("{report:?}").contains("sup3r-s3cret-value"));
+}
+
+/// A throwaway key and self-signed certificate made with the `openssl` CLI, with its public key
+/// and thumbprints; `None` where openssl is not installed.
+fn openssl_certificate(dir: &std::path::Path) -> Option<(PathBuf, SimCertificate)> {
+    use std::process::Command;
+    let key = dir.join("key.pem");
+    let cert = dir.join("cert.pem");
+    let ok = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=chaperone-test",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .ok()?
+        .status
+        .success();
+    if !ok {
+        return None;
+    }
+    let run = |args: &[&str]| -> Option<String> {
+        let out = Command::new("openssl")
+            .args(args)
+            .arg("-in")
+            .arg(&cert)
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let fingerprint = |digest: &str| -> Option<String> {
+        let text = run(&["x509", "-noout", "-fingerprint", digest])?;
+        Some(text.split('=').nth(1)?.trim().replace(':', ""))
+    };
+    Some((
+        key,
+        SimCertificate {
+            public_key_pem: run(&["x509", "-noout", "-pubkey"])?,
+            sha1_hex: fingerprint("-sha1"),
+            sha256_hex: fingerprint("-sha256"),
+        },
+    ))
+}
+
+#[tokio::test]
+async fn a_certificate_signs_the_client_assertion() {
+    let dir = tempfile::tempdir().expect("dir");
+    let Some((key, cert)) = openssl_certificate(dir.path()) else {
+        eprintln!("openssl is not installed: certificate test skipped");
+        return;
+    };
+    for thumbprint in [cert.sha256_hex.clone(), cert.sha1_hex.clone()] {
+        let app = spawn(
+            TeamsSimConfig::default().with_certificate(cert.clone()),
+            small(1),
+        )
+        .await;
+        let mut settings = app.settings.clone();
+        settings.client_secret = None;
+        settings.certificate_key_file = Some(key.clone());
+        settings.certificate_thumbprint = thumbprint;
+        let platform = TeamsPlatform::from_settings(TENANT, &settings).expect("builds");
+        let collected = platform.collect(&app.window()).await.expect("signed in");
+        assert_eq!(collected.sessions.len(), 1);
+        assert_eq!(app.sim.stats().assertions_accepted, 1);
+    }
+    // A thumbprint that does not match the registered certificate is refused.
+    let app = spawn(
+        TeamsSimConfig::default().with_certificate(cert.clone()),
+        small(1),
+    )
+    .await;
+    let mut settings = app.settings.clone();
+    settings.client_secret = None;
+    settings.certificate_key_file = Some(key);
+    settings.certificate_thumbprint = Some("ab".repeat(32));
+    let platform = TeamsPlatform::from_settings(TENANT, &settings).expect("builds");
+    let err = platform.collect(&app.window()).await.expect_err("refused");
+    assert!(err.to_string().contains("AADSTS700027"), "{err}");
+}
+
+#[tokio::test]
+async fn a_webhook_names_an_event_and_fetch_session_finds_its_meeting() {
+    let app = demo().await;
+    let collected = app.platform.collect(&app.window()).await.expect("collect");
+    let forum = collected
+        .sessions
+        .iter()
+        .find(|s| s.topic == "[youth] Youth Forum")
+        .expect("forum");
+    // By meeting id.
+    let by_id = app
+        .platform
+        .fetch_session(&forum.id)
+        .await
+        .expect("fetch")
+        .expect("found");
+    assert_eq!(by_id.readings, forum.readings);
+    assert_eq!(by_id.host.email, forum.host.email);
+    assert!(
+        app.platform
+            .fetch_session("nope")
+            .await
+            .expect("fetch")
+            .is_none()
+    );
+    let directory = app.platform.directory().await.expect("directory");
+    assert!(
+        directory
+            .get("alex.morgan@riverside.example.org")
+            .is_some_and(|g| g.iter().any(|g| g == "Youth Workers"))
+    );
+    let _ = json!({});
+}
+
+#[tokio::test]
+async fn many_reads_of_one_mailbox_at_once_stay_within_four_in_flight() {
+    let config = TeamsSimConfig::default().with_latency(Duration::from_millis(40));
+    let app = spawn(config, small(12)).await;
+    let collected = app.platform.collect(&app.window()).await.expect("collect");
+    assert_eq!(collected.sessions.len(), 12);
+    // Twelve read-backs of the same organizer's meetings started at once.
+    let mut reads = tokio::task::JoinSet::new();
+    for s in collected.sessions {
+        let platform = app.platform.clone();
+        reads.spawn(async move { platform.read_session(&s).await });
+    }
+    while let Some(read) = reads.join_next().await {
+        assert!(read.expect("task").is_ok());
+    }
+    let stats = app.sim.stats();
+    assert_eq!(stats.throttled, 0, "{stats:?}");
+    assert_eq!(
+        stats.peak_mailbox_concurrency, 4,
+        "the limit is used, never passed"
+    );
+}
