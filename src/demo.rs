@@ -12,6 +12,7 @@ use chrono::{Duration, Utc};
 use secrecy::SecretString;
 
 use crate::app::{self, print_step};
+use crate::notify;
 use crate::platform::Window;
 use crate::report::{Format, RunKind};
 use crate::settings::{ZoomRateLimits, ZoomSettings};
@@ -87,6 +88,11 @@ pub async fn run(format: Format) -> anyhow::Result<i32> {
         &swept,
         format,
     );
+    if format == Format::Table {
+        println!("\n===== notify: the digest each host would receive =====\n");
+        let tz = chrono_tz::Europe::London;
+        print!("{}", notify::render_demo_digests(&store, &swept, tz).await?);
+    }
     let writes_before = sim.stats().writes;
     let checked = sweep::run(
         DEMO_TENANT,

@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod bench;
+pub mod bench_webhooks;
 pub mod control;
 pub mod demo;
 pub mod engine;
@@ -12,6 +13,7 @@ pub mod notify;
 pub mod platform;
 pub mod profile;
 pub mod report;
+pub mod scheduler;
 pub mod server;
 pub mod session;
 pub mod settings;

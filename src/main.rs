@@ -75,6 +75,11 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Notifications: assemble and deliver the outbox (digests, escalations, summaries).
+    Notify {
+        #[command(subcommand)]
+        command: NotifyCommand,
+    },
     /// Serve a platform simulator (for trying chaperone and for tests).
     Sim {
         #[command(subcommand)]
@@ -107,6 +112,17 @@ enum ProfilesCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum NotifyCommand {
+    /// Assemble what the sweeps recorded and send what is due, retrying failures with backoff.
+    Deliver {
+        /// Send what is due now and exit (exit code 1 when a delivery failed), instead of
+        /// running until interrupted.
+        #[arg(long)]
+        once: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum SimCommand {
     /// A stateful Zoom API simulator.
     Zoom {
@@ -118,6 +134,17 @@ enum SimCommand {
         /// Rate limits: `pro` (Light 30/s, Medium 20/s), `business` (80/s, 60/s) or `unlimited`.
         #[arg(long, default_value = "pro")]
         limits: String,
+        /// Write a chaperone settings file for a tenant pointing at this simulator.
+        #[arg(long)]
+        write_settings: Option<PathBuf>,
+    },
+    /// A stateful Microsoft Graph simulator (Teams online meetings, calendars, groups).
+    Teams {
+        #[arg(long, default_value = "127.0.0.1:8791")]
+        listen: SocketAddr,
+        /// `demo` (the Riverside Youth Trust) or `empty`.
+        #[arg(long, default_value = "demo")]
+        scenario: String,
         /// Write a chaperone settings file for a tenant pointing at this simulator.
         #[arg(long)]
         write_settings: Option<PathBuf>,
@@ -146,7 +173,11 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<i32> {
     let needs_settings = matches!(
         cli.command,
-        Command::Check(_) | Command::Sweep { .. } | Command::Report { .. } | Command::Serve
+        Command::Check(_)
+            | Command::Sweep { .. }
+            | Command::Report { .. }
+            | Command::Serve
+            | Command::Notify { .. }
     );
     let settings = if needs_settings {
         Some(Settings::load(cli.config.as_deref(), None)?)
@@ -174,6 +205,12 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             _ => app::list_runs(&s, 20).await,
         },
         (Command::Serve, Some(s)) => chaperone::server::run(s).await,
+        (
+            Command::Notify {
+                command: NotifyCommand::Deliver { once },
+            },
+            Some(s),
+        ) => chaperone::notify::deliver(&s, once).await,
         (Command::Demo { format }, _) => chaperone::demo::run(format).await,
         (
             Command::Profiles {
@@ -194,6 +231,20 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             _,
         ) => {
             chaperone::demo::serve_sim(listen, &scenario, &limits, write_settings.as_deref()).await
+        }
+        (
+            Command::Sim {
+                platform:
+                    SimCommand::Teams {
+                        listen,
+                        scenario,
+                        write_settings,
+                    },
+            },
+            _,
+        ) => {
+            chaperone::platform::teams::sim::serve_sim(listen, &scenario, write_settings.as_deref())
+                .await
         }
         (
             Command::Bench {

@@ -60,8 +60,17 @@ pub struct Occurrence {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "level", rename_all = "kebab-case")]
 pub enum Lock {
-    Group { id: String, name: String },
+    Group {
+        id: String,
+        name: String,
+    },
     Account,
+    /// The platform itself lets no API write change the value (Teams fixes a meeting's passcode
+    /// requirement when the meeting is created). No admin can unlock it, so a weaker value needs a
+    /// person (recreate the session); `reason` says what they must do.
+    Platform {
+        reason: String,
+    },
 }
 
 impl std::fmt::Display for Lock {
@@ -69,6 +78,7 @@ impl std::fmt::Display for Lock {
         match self {
             Lock::Group { name, .. } => write!(f, "group \"{name}\""),
             Lock::Account => f.write_str("account"),
+            Lock::Platform { .. } => f.write_str("platform"),
         }
     }
 }

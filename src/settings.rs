@@ -291,35 +291,63 @@ impl ZoomSettings {
         tenant: &str,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<SecretString, SettingsError> {
-        if let Some(s) = &self.client_secret {
-            return Ok(s.clone());
-        }
-        if let Some(name) = &self.client_secret_env {
-            return env(name)
-                .filter(|v| !v.is_empty())
-                .map(SecretString::from)
-                .ok_or_else(|| SettingsError::Invalid {
-                    tenant: tenant.into(),
-                    message: format!(
-                        "the environment variable `{name}` named by `client_secret_env` is not set"
-                    ),
-                });
-        }
-        let path = self
-            .client_secret_file
-            .clone()
+        resolve_secret(
+            tenant,
+            "zoom",
+            SecretSource {
+                value: self.client_secret.as_ref(),
+                env_name: self.client_secret_env.as_deref(),
+                file: self.client_secret_file.as_deref(),
+            },
+            env,
+        )
+    }
+}
+
+/// Where a secret setting may come from: the value itself, an environment variable named by
+/// `client_secret_env`, or a file named by `client_secret_file` (shared by every platform's
+/// settings so they behave alike).
+#[derive(Debug, Clone, Copy)]
+pub struct SecretSource<'a> {
+    pub value: Option<&'a SecretString>,
+    pub env_name: Option<&'a str>,
+    pub file: Option<&'a Path>,
+}
+
+/// Reads a secret from the first of value, named environment variable, file; `platform` names the
+/// settings table in the message when none is given.
+pub fn resolve_secret(
+    tenant: &str,
+    platform: &str,
+    source: SecretSource<'_>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<SecretString, SettingsError> {
+    if let Some(s) = source.value {
+        return Ok(s.clone());
+    }
+    if let Some(name) = source.env_name {
+        return env(name)
+            .filter(|v| !v.is_empty())
+            .map(SecretString::from)
             .ok_or_else(|| SettingsError::Invalid {
                 tenant: tenant.into(),
-                message: "zoom needs `client_secret_env`, `client_secret_file` or `client_secret`"
-                    .into(),
-            })?;
-        let text = std::fs::read_to_string(&path).map_err(|source| SettingsError::SecretFile {
-            tenant: tenant.into(),
-            path: path.clone(),
-            source,
-        })?;
-        Ok(SecretString::from(text.trim_end().to_string()))
+                message: format!(
+                    "the environment variable `{name}` named by `client_secret_env` is not set"
+                ),
+            });
     }
+    let path = source.file.ok_or_else(|| SettingsError::Invalid {
+        tenant: tenant.into(),
+        message: format!(
+            "{platform} needs `client_secret_env`, `client_secret_file` or `client_secret`"
+        ),
+    })?;
+    let text = std::fs::read_to_string(path).map_err(|source| SettingsError::SecretFile {
+        tenant: tenant.into(),
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(SecretString::from(text.trim_end().to_string()))
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use tracing::{Instrument, info, info_span, warn};
 
 use crate::control::{Control, Scope, Status};
 use crate::engine::{self, Context};
+use crate::notify;
 use crate::platform::{Change, Collected, Directory, Platform, PlatformError, Window};
 use crate::profile::Profile;
 use crate::report::{Finding, RunKind, RunReport, SCHEMA_VERSION, SessionReport};
@@ -233,14 +234,30 @@ impl Shared {
         }
         // Host-level controls fixed (and proven) earlier in this run for this host.
         let mut host_fixed: BTreeSet<Control> = BTreeSet::new();
-        for (session, idx) in sessions {
+        let last = sessions.len().saturating_sub(1);
+        for (n, (session, idx)) in sessions.into_iter().enumerate() {
             let profile = &self.profiles[idx];
             let span = info_span!("session", session = %session.id, host = %session.host.email, profile = %profile.name);
+            let host = session.host.clone();
+            // The read-back's join link, when a passcode was added: for the host's digest only.
+            let mut new_join_url = None;
             let report = self
-                .run_session(profile, session, &mut host_fixed)
+                .run_session(profile, session, &mut host_fixed, &mut new_join_url)
                 .instrument(span)
                 .await;
-            self.store.record_session(&self.run_id, &report).await?;
+            // Only runs that may write notify (docs/notifications.md); the host's digest item
+            // is recorded in the same transaction as the session.
+            let item = (!self.dry_run)
+                .then(|| notify::digest_item(profile, &host, &report, new_join_url))
+                .flatten();
+            self.store
+                .record_session_with_outbox(
+                    &self.run_id,
+                    &report,
+                    item.as_ref(),
+                    !self.dry_run && n == last,
+                )
+                .await?;
             self.progress.inc(1);
             reports.push(report);
         }
@@ -252,6 +269,7 @@ impl Shared {
         profile: &Profile,
         session: Session,
         host_fixed: &mut BTreeSet<Control>,
+        new_join_url: &mut Option<String>,
     ) -> SessionReport {
         let ctx = Context {
             now: self.now,
@@ -302,19 +320,27 @@ impl Shared {
             return report;
         }
 
-        match self.platform.apply(&session, &changes).await {
-            Ok(applied) => info!(
-                changes = changes.len(),
-                writes = applied.write_requests,
-                "applied"
-            ),
+        let lost_answer = match self.platform.apply(&session, &changes).await {
+            Ok(applied) => {
+                info!(
+                    changes = changes.len(),
+                    writes = applied.write_requests,
+                    "applied"
+                );
+                None
+            }
+            // The write may have been applied: the read-back decides, it is not sent again.
+            Err(e) if e.write_may_have_applied() => {
+                warn!(error = %e, "the answer to a write was lost; reading back");
+                Some(e)
+            }
             Err(e) => {
                 warn!(error = %e, "could not apply");
                 mark_changes(&mut findings, &changes, &e);
                 report.findings = findings;
                 return report;
             }
-        }
+        };
         let after = match self.platform.read_session(&session).await {
             Ok(after) => after,
             Err(e) => {
@@ -333,6 +359,16 @@ impl Shared {
         };
         let after_findings = engine::evaluate(profile, &after, &ctx);
         let (mut settled, records) = engine::settle(&changes, after_findings);
+        if let Some(e) = &lost_answer {
+            for f in settled.iter_mut().filter(|f| f.status == Status::Drift) {
+                if changes.iter().any(|c| c.control == f.control) {
+                    f.status = Status::Error;
+                    f.detail = format!(
+                        "the answer to the write was lost ({e}) and the read-back does not show the change"
+                    );
+                }
+            }
+        }
         // Controls already reported as fixed on the host earlier keep that status.
         for f in settled.iter_mut() {
             if host_fixed.contains(&f.control) && f.status == Status::Compliant {
@@ -352,6 +388,7 @@ impl Shared {
             }
             if r.control == Control::Passcode {
                 report.join_link_changed = true;
+                new_join_url.clone_from(&after.join_url);
             }
         }
         report.findings = settled;

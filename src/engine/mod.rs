@@ -187,7 +187,14 @@ fn evaluate_reading(profile: &Profile, session: &Session, control: Control) -> F
     };
     f.observed = Some(observed.to_string());
     f.wanted = Some(wanted.to_string());
-    if !ok && let Some(lock) = &locked {
+    if !ok && let Some(crate::session::Lock::Platform { reason }) = &locked {
+        // No write can fix it, so it is not drift: a person must act (never planned).
+        f.status = Status::NeedsHuman;
+        f.detail = format!(
+            "{}; the platform does not let it be changed: {reason}",
+            f.detail
+        );
+    } else if !ok && let Some(lock) = &locked {
         f.detail = format!(
             "{}; locked at the {lock} level, so it cannot be changed for this host: change it in the {lock} settings (and keep it locked)",
             f.detail

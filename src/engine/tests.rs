@@ -51,6 +51,7 @@ fn strict_profile() -> Profile {
         }),
         remediation: Remediation::default(),
         reminders: vec![],
+        notify: Default::default(),
         waivers: vec![],
     }
 }
@@ -221,6 +222,45 @@ fn a_host_setting_locked_above_the_host_is_drift_with_the_lock_and_not_planned()
             .iter()
             .all(|c| c.control != Control::ScreenShare)
     );
+}
+
+#[test]
+fn a_value_the_platform_lets_no_write_change_needs_a_person_and_is_never_planned() {
+    let dir = Directory::new();
+    let profile = strict_profile();
+    let mut session = drifted_session();
+    let read_only = |level| Reading::Value {
+        level,
+        scope: Scope::Session,
+        locked: Some(Lock::Platform {
+            reason: "set only when the meeting is created: recreate it".into(),
+        }),
+    };
+    session
+        .readings
+        .insert(Control::Passcode, read_only(Level(0)));
+    let findings = evaluate(&profile, &session, &ctx(&dir));
+    let f = findings
+        .iter()
+        .find(|f| f.control == Control::Passcode)
+        .unwrap();
+    assert_eq!(f.status, Status::NeedsHuman, "{f:?}");
+    assert!(f.detail.contains("recreate it"), "{}", f.detail);
+    assert!(
+        plan(&profile, &session, &findings)
+            .iter()
+            .all(|c| c.control != Control::Passcode)
+    );
+    // A compliant read-only value is simply compliant.
+    session
+        .readings
+        .insert(Control::Passcode, read_only(Level(1)));
+    let findings = evaluate(&profile, &session, &ctx(&dir));
+    let f = findings
+        .iter()
+        .find(|f| f.control == Control::Passcode)
+        .unwrap();
+    assert_eq!(f.status, Status::Compliant);
 }
 
 #[test]

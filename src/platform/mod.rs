@@ -2,6 +2,7 @@
 //! the neutral [`Session`] snapshot, writes changes the engine planned, and reads back. It makes no
 //! safeguarding decisions: those belong to the engine.
 
+pub(crate) mod http_util;
 pub mod teams;
 pub mod zoom;
 
@@ -114,11 +115,27 @@ pub enum PlatformError {
         path: String,
         message: String,
     },
+    #[error("chaperone did not write to {platform}: {reason}")]
+    Refused {
+        platform: PlatformKind,
+        reason: String,
+    },
     #[error("{what} no longer exists on {platform}")]
     NotFound {
         platform: PlatformKind,
         what: String,
     },
+}
+
+impl PlatformError {
+    /// Whether a write that ended in this error may still have been applied (its answer was
+    /// lost or unreadable), so only a read-back can tell.
+    pub fn write_may_have_applied(&self) -> bool {
+        matches!(
+            self,
+            PlatformError::Transport { .. } | PlatformError::Decode { .. }
+        )
+    }
 }
 
 /// One video platform, seen through the neutral vocabulary.

@@ -18,6 +18,7 @@
 
 mod codec;
 pub mod events;
+pub mod webhooks;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -288,12 +289,26 @@ fn redact(url: &str) -> String {
 
 /// The schema's migrations in order: (version, name, SQLite SQL, PostgreSQL SQL). Each feature
 /// that needs tables adds one line here and one file per backend under `migrations/`.
-const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../migrations/sqlite/0001_init.sql"),
-    include_str!("../../migrations/postgres/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../migrations/sqlite/0001_init.sql"),
+        include_str!("../../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "webhook_events",
+        include_str!("../../migrations/sqlite/0002_webhook_events.sql"),
+        include_str!("../../migrations/postgres/0002_webhook_events.sql"),
+    ),
+    (
+        3,
+        "outbox",
+        include_str!("../../migrations/sqlite/0003_outbox.sql"),
+        include_str!("../../migrations/postgres/0003_outbox.sql"),
+    ),
+];
 
 fn migrator(postgres: bool) -> Migrator {
     Migrator::with_migrations(
@@ -524,6 +539,19 @@ impl Store {
         session: &SessionReport,
         recorded_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        self.record_session_tx(run_id, session, recorded_at, None)
+            .await
+    }
+
+    /// [`Store::record_session_at`], plus the session's notify item in the same transaction
+    /// (see [`Store::record_session_with_outbox`]).
+    async fn record_session_tx(
+        &self,
+        run_id: &str,
+        session: &SessionReport,
+        recorded_at: DateTime<Utc>,
+        notify: Option<&outbox::PendingItem<'_>>,
+    ) -> Result<(), StoreError> {
         let id = Id::parse(run_id).ok_or_else(|| StoreError::RunNotFound {
             run_id: run_id.to_string(),
         })?;
@@ -609,6 +637,11 @@ impl Store {
             let mut insert = builder(pool, INSERT_EVENTS);
             push_events(&mut insert, id, &tenant, &session_events);
             insert.build().execute(&mut *tx).await.map_err(db(ACTION))?;
+            if let Some(pending) = notify {
+                let mut insert = builder(pool, outbox::INSERT_ITEM);
+                outbox::push_item(&mut insert, id, &tenant, pending, at);
+                insert.build().execute(&mut *tx).await.map_err(db(ACTION))?;
+            }
             tx.commit().await.map_err(db(ACTION))?;
         });
         Ok(())
@@ -1047,3 +1080,7 @@ where
 fn display_path(path: &Path) -> String {
     path.display().to_string()
 }
+
+// The notification outbox; declared after `on_backend!` so it can use the macro.
+mod outbox;
+pub use outbox::{ReadyDigest, RepeatedDrift, StoredItem};

@@ -187,6 +187,9 @@ pub struct SimStats {
     pub writes: u64,
     /// Writes answered 2xx.
     pub writes_applied: u64,
+    /// Writes answered 2xx per meeting id (as text: JSON object keys), so a test can prove no
+    /// change was applied to a meeting twice.
+    pub meeting_writes_applied: BTreeMap<String, u64>,
     /// Per-second 429s by category.
     pub rate_limited: BTreeMap<String, u64>,
     /// Per-host daily-limit 429s.

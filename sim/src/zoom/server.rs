@@ -338,7 +338,11 @@ async fn dispatch(
         _ => api(&shared, &method, route, &query, &headers, &body),
     };
     if is_write(&method) && path.starts_with("/v2/") && (200..300).contains(&reply.status) {
-        lock(&shared.stats).writes_applied += 1;
+        let mut st = lock(&shared.stats);
+        st.writes_applied += 1;
+        if let Some(id) = meeting_id {
+            *st.meeting_writes_applied.entry(id.to_string()).or_default() += 1;
+        }
     }
     reply.into_response(fx.malformed)
 }

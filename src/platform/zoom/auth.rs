@@ -26,10 +26,7 @@ pub(crate) const REFRESH_MARGIN: Duration = Duration::from_secs(60);
 /// Token lifetime when Zoom does not say (zoom.md §4.1: 3600 s). ASSUMPTION for a missing field.
 const DEFAULT_LIFETIME_SECS: u64 = 3600;
 
-/// Whether a token expiring at `expires_at` must be replaced at `now`.
-pub(crate) fn needs_refresh(expires_at: Instant, now: Instant, margin: Duration) -> bool {
-    now + margin >= expires_at
-}
+use crate::platform::http_util::needs_refresh;
 
 struct Cached {
     token: SecretString,

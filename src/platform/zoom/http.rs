@@ -25,6 +25,7 @@ use serde::de::DeserializeOwned;
 use super::auth::TokenCache;
 use super::models::ApiError;
 use crate::platform::PlatformError;
+use crate::platform::http_util::{decode_json, header, parse_retry_after, status_text};
 use crate::session::PlatformKind;
 
 /// Zoom's rate-limit labels used by chaperone (zoom.md §5, "Labels of the endpoints the bot uses").
@@ -153,38 +154,11 @@ fn error_body(status: u16, body: &[u8]) -> (Option<i64>, String) {
     }
 }
 
-fn status_text(status: u16) -> String {
-    reqwest::StatusCode::from_u16(status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .unwrap_or("no message")
-        .to_string()
-}
-
 /// The number in "the daily rate limit (100)".
 fn parse_limit(message: &str) -> Option<u32> {
     let start = message.find('(')? + 1;
     let end = start + message.get(start..)?.find(')')?;
     message.get(start..end)?.trim().parse().ok()
-}
-
-/// Parses `Retry-After` as delta-seconds, an HTTP-date (RFC 7231, via RFC 2822) or an ISO 8601 /
-/// RFC 3339 timestamp (the form in Zoom's docs, zoom.md §5). A time in the past means "now".
-pub(crate) fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = DateTime::parse_from_rfc3339(value)
-        .or_else(|_| DateTime::parse_from_rfc2822(value))
-        .ok()?
-        .with_timezone(&Utc);
-    Some((at - now).to_std().unwrap_or(Duration::ZERO))
-}
-
-/// A header's value as text, if present and printable.
-fn header<'a>(headers: &'a reqwest::header::HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// The one client a tenant's adapter uses.
@@ -222,8 +196,9 @@ pub(crate) struct Request<'a> {
 
 /// Headroom on the configured rate: requests leave evenly spaced, but arrive at Zoom with some
 /// jitter, and Zoom may count any one-second interval (zoom.md §5 does not say how it counts).
-/// 2% slower than the limit keeps arrivals under it without a visible cost.
-const RATE_HEADROOM: f64 = 1.02;
+/// 5% slower than the limit keeps arrivals under it: at 2% the 10,000-session benchmark saw 9
+/// requests over the limit on a busy 2-core machine (docs/benchmarks.md).
+const RATE_HEADROOM: f64 = 1.05;
 
 /// A limiter that lets `per_second` requests through a second, one at a time (burst of one).
 fn limiter(per_second: u32) -> DefaultDirectRateLimiter {
@@ -349,8 +324,23 @@ impl Http {
                 Ok(parts) => parts,
                 Err(e) => {
                     failed += 1;
+                    // A write that timed out or broke mid-answer may have been applied: sending
+                    // it again could apply it twice (and spend another of the host's 100 daily
+                    // updates). Only a write that never connected is retried; otherwise the
+                    // caller's read-back decides what happened.
+                    let ambiguous_write = req.method != Method::GET && !e.is_connect();
                     let message = e.without_url().to_string();
+                    if ambiguous_write {
+                        return Err(PlatformError::Transport {
+                            platform: PlatformKind::Zoom,
+                            path: req.path.clone(),
+                            message: format!(
+                                "{message} (the write may or may not have been applied; it is not sent again)"
+                            ),
+                        });
+                    }
                     tracing::debug!(method = %req.method, path = %req.path, category = "transport", try_no = failed, error = %message, "zoom request failed");
+                    metrics::counter!("chaperone_platform_requests_total", "platform" => "zoom", "category" => req.label.name(), "outcome" => "transport").increment(1);
                     if failed >= self.policy.server_error_tries {
                         return Err(PlatformError::Transport {
                             platform: PlatformKind::Zoom,
@@ -378,6 +368,12 @@ impl Http {
                 Verdict::Failed { .. } => "failed",
             };
             tracing::debug!(method = %req.method, path = %req.path, status, category, label = req.label.name(), "zoom request");
+            // Prometheus (`serve`'s /metrics; a no-op without a recorder): calls and 429s per
+            // Zoom rate-limit label.
+            metrics::counter!("chaperone_platform_requests_total", "platform" => "zoom", "category" => req.label.name(), "outcome" => category).increment(1);
+            if status == 429 {
+                metrics::counter!("chaperone_platform_rate_limited_total", "platform" => "zoom", "category" => req.label.name()).increment(1);
+            }
             match verdict {
                 Verdict::Success => return Ok(Body(body)),
                 Verdict::Unauthorized { code, message } => {
@@ -463,12 +459,7 @@ fn api_error(req: &Request<'_>, status: u16, code: Option<i64>, message: String)
 
 /// Decodes a JSON body, naming the request path and the JSON path of the first bad value.
 pub(crate) fn decode<T: DeserializeOwned>(path: &str, body: &[u8]) -> Result<T, PlatformError> {
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| PlatformError::Decode {
-        platform: PlatformKind::Zoom,
-        path: path.to_string(),
-        message: format!("at `{}`: {}", e.path(), e.inner()),
-    })
+    decode_json(PlatformKind::Zoom, path, body)
 }
 
 /// Raw bytes of a 2xx answer (a newtype so callers cannot mistake it for an error body).

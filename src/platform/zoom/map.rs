@@ -51,16 +51,6 @@ pub(crate) struct HostContext {
 }
 
 impl HostContext {
-    /// A host whose settings could not be read at all.
-    pub(crate) fn unreadable(reason: &str) -> HostContext {
-        HostContext {
-            settings: Err(reason.to_string()),
-            security: Err(reason.to_string()),
-            groups: Vec::new(),
-            account_locks: Err(reason.to_string()),
-        }
-    }
-
     /// Where `key` is locked above the host. A group that locks wins in the report (it is the
     /// nearer tier); ASSUMPTION: with several groups, any group that locks counts (Zoom's "main
     /// group" is not in the users list). An unreadable tier that could hold the lock is an error:

@@ -16,7 +16,7 @@ mod map;
 mod models;
 mod passcode;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -83,7 +83,6 @@ struct Inner {
     /// the host's entry, so a read-back after one always reads again; entries expire after
     /// [`HOST_CACHE_TTL`] so a long-running service never judges on old settings.
     host_cache: Mutex<HashMap<String, (Instant, HostContext)>>,
-    concurrency: Arc<Semaphore>,
 }
 
 /// How long host settings read by chaperone are trusted without reading them again.
@@ -143,7 +142,6 @@ impl ZoomPlatform {
                 daily: Mutex::new(HashMap::new()),
                 directory: Mutex::new(Directory::default()),
                 host_cache: Mutex::new(HashMap::new()),
-                concurrency: Arc::new(Semaphore::new(CONCURRENCY)),
             }),
         })
     }
@@ -211,76 +209,93 @@ fn meeting_id(session: &Session) -> Result<u64, PlatformError> {
 }
 
 impl Inner {
-    /// Every page of a `next_page_token` list (zoom.md §3.1, §3.2; tokens last 15 minutes).
-    async fn pages<T, F>(
+    /// Reads every page of a list. Zoom's `next_page_token` expires after 15 minutes (zoom.md §3):
+    /// when a token is refused mid-list, the list is read again from the first page, once, and
+    /// the partial pages are dropped so nothing is counted twice.
+    async fn pages<T>(
         &self,
         path: &str,
         query: &[(&'static str, &str)],
-        mut take: F,
-    ) -> Result<(), PlatformError>
+        next: impl Fn(&T) -> Option<String>,
+    ) -> Result<Vec<T>, PlatformError>
     where
         T: serde::de::DeserializeOwned,
-        F: FnMut(T) -> Option<String>,
     {
-        let mut token: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let mut q: Vec<(&'static str, String)> =
-                query.iter().map(|(k, v)| (*k, v.to_string())).collect();
-            if let Some(t) = &token {
-                q.push(("next_page_token", t.clone()));
+        let mut restarted = false;
+        'list: loop {
+            let mut pages = Vec::new();
+            let mut token: Option<String> = None;
+            for _ in 0..MAX_PAGES {
+                let mut q: Vec<(&'static str, String)> =
+                    query.iter().map(|(k, v)| (*k, v.to_string())).collect();
+                if let Some(t) = &token {
+                    q.push(("next_page_token", t.clone()));
+                }
+                let page: T = match self.http.get(Label::Medium, path.to_string(), q).await {
+                    Err(PlatformError::Api {
+                        status: 400,
+                        message,
+                        ..
+                    }) if token.is_some()
+                        && !restarted
+                        && message.to_ascii_lowercase().contains("page token") =>
+                    {
+                        tracing::info!(path, "a page token expired; reading the list again");
+                        restarted = true;
+                        continue 'list;
+                    }
+                    other => other?,
+                };
+                token = next(&page).filter(|t| !t.is_empty());
+                pages.push(page);
+                if token.is_none() {
+                    return Ok(pages);
+                }
             }
-            let page: T = self.http.get(Label::Medium, path.to_string(), q).await?;
-            token = take(page).filter(|t| !t.is_empty());
-            if token.is_none() {
-                return Ok(());
-            }
+            return Err(PlatformError::Decode {
+                platform: PlatformKind::Zoom,
+                path: path.to_string(),
+                message: format!("more than {MAX_PAGES} pages; stopped"),
+            });
         }
-        Err(PlatformError::Decode {
-            platform: PlatformKind::Zoom,
-            path: path.to_string(),
-            message: format!("more than {MAX_PAGES} pages; stopped"),
-        })
     }
 
     /// `GET /groups` → id → name (users.openapi.json `paths./groups.get`, MEDIUM).
     async fn groups(&self) -> Result<HashMap<String, String>, PlatformError> {
-        let mut out = HashMap::new();
-        self.pages("/groups", &[("page_size", PAGE_SIZE)], |p: GroupList| {
-            out.extend(p.groups.into_iter().map(|g| (g.id, g.name)));
-            p.next_page_token
-        })
-        .await?;
-        Ok(out)
+        let pages = self
+            .pages("/groups", &[("page_size", PAGE_SIZE)], |p: &GroupList| {
+                p.next_page_token.clone()
+            })
+            .await?;
+        Ok(pages
+            .into_iter()
+            .flat_map(|p| p.groups)
+            .map(|g| (g.id, g.name))
+            .collect())
     }
 
     /// `GET /users?status=active` (users.openapi.json `paths./users.get`, MEDIUM).
     async fn users(&self) -> Result<Vec<User>, PlatformError> {
-        let mut out = Vec::new();
-        self.pages(
-            "/users",
-            &[("status", "active"), ("page_size", PAGE_SIZE)],
-            |p: UserList| {
-                out.extend(p.users);
-                p.next_page_token
-            },
-        )
-        .await?;
-        Ok(out)
+        let pages = self
+            .pages(
+                "/users",
+                &[("status", "active"), ("page_size", PAGE_SIZE)],
+                |p: &UserList| p.next_page_token.clone(),
+            )
+            .await?;
+        Ok(pages.into_iter().flat_map(|p| p.users).collect())
     }
 
     /// `GET /users/{userId}/meetings?type=upcoming` (meetings.openapi.json, MEDIUM).
     async fn meetings_of(&self, user_id: &str) -> Result<Vec<MeetingSummary>, PlatformError> {
-        let mut out = Vec::new();
-        self.pages(
-            &format!("/users/{}/meetings", segment(user_id)),
-            &[("type", "upcoming"), ("page_size", PAGE_SIZE)],
-            |p: MeetingList| {
-                out.extend(p.meetings);
-                p.next_page_token
-            },
-        )
-        .await?;
-        Ok(out)
+        let pages = self
+            .pages(
+                &format!("/users/{}/meetings", segment(user_id)),
+                &[("type", "upcoming"), ("page_size", PAGE_SIZE)],
+                |p: &MeetingList| p.next_page_token.clone(),
+            )
+            .await?;
+        Ok(pages.into_iter().flat_map(|p| p.meetings).collect())
     }
 
     /// `GET /meetings/{meetingId}` (LIGHT). A 404 becomes `NotFound`.
@@ -564,8 +579,12 @@ where
 {
     let mut set = JoinSet::new();
     let n = items.len();
+    // One bound per call, not one for the adapter: collect reads meetings (LIGHT) and host
+    // settings (MEDIUM) at once, and requests queued behind one label's limiter must not hold
+    // the places the other label needs.
+    let places = Arc::new(Semaphore::new(CONCURRENCY));
     for (i, item) in items.into_iter().enumerate() {
-        let sem = inner.concurrency.clone();
+        let sem = places.clone();
         let fut = f(inner.clone(), item);
         set.spawn(
             async move {
@@ -693,163 +712,139 @@ impl Platform for ZoomPlatform {
 async fn collect(inner: &Arc<Inner>, window: &Window) -> Result<Collected, PlatformError> {
     // The lists everything else hangs on: without them no session can be judged, so they fail
     // the collect rather than leaving sessions silently out of scope.
-    let group_names = inner.groups().await?;
+    let group_names = Arc::new(inner.groups().await?);
     let users = inner.users().await?;
     inner.remember_directory(&group_names, &users);
-    let mut failures = Vec::new();
 
-    // 1. Each host's upcoming meetings; a failure is that host's, the rest goes on.
-    let listed = for_each(inner, users.clone(), |inner, user: User| async move {
-        let result = inner.meetings_of(&user.id).await;
-        (user, result)
-    })
-    .await;
-    let mut candidates: Vec<(usize, MeetingSummary, Keep)> = Vec::new();
-    for (idx, (user, result)) in listed.into_iter().enumerate() {
-        match result {
-            Ok(items) => {
-                for item in items {
-                    let keep = map::keep(&item, window);
-                    if keep != Keep::No {
-                        candidates.push((idx, item, keep));
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::warn!(host = %user.email, error = %e, "could not list a host's meetings");
-                failures.push(CollectFailure {
-                    what: format!("meetings of host {}", user.email),
-                    host_email: Some(user.email.clone()),
-                    error: e.to_string(),
-                });
-            }
-        }
-    }
-
-    // The hosts of the candidate meetings, for step 3.
-    let mut host_idx: Vec<usize> = candidates.iter().map(|(i, _, _)| *i).collect();
-    host_idx.sort_unstable();
-    host_idx.dedup();
-
-    // 2. Each kept meeting's details (LIGHT); recurring ones are kept only if an occurrence is in
-    // the window. A failed read keeps the meeting, as an error.
-    let window_copy = *window;
-    let meetings = for_each(
-        inner,
-        candidates,
-        move |inner, (idx, item, keep)| async move {
-            let span = tracing::debug_span!("zoom.meeting", session = item.id);
-            let result = inner.meeting(item.id).instrument(span).await;
-            let keep_it = match (&result, keep) {
-                (Ok(m), Keep::IfAnOccurrenceIs) => map::meeting_in_window(m, &window_copy),
-                _ => true,
-            };
-            keep_it.then_some((idx, item, result))
-        },
+    // Locks above the hosts: every group's once, the account's once (MEDIUM each).
+    let group_ids: Vec<String> = {
+        let mut seen = HashSet::new();
+        users
+            .iter()
+            .flat_map(|u| u.group_ids.iter().cloned())
+            .filter(|g| seen.insert(g.clone()))
+            .collect()
+    };
+    let account = inner.account_locks().await.map_err(|e| e.to_string());
+    let group_locks: Arc<HashMap<String, Result<LockSettings, String>>> = Arc::new(
+        for_each(inner, group_ids, |inner, id: String| async move {
+            let locks = inner.group_locks(&id).await.map_err(|e| e.to_string());
+            (id, locks)
+        })
+        .await
+        .into_iter()
+        .collect(),
     );
 
-    // 3. Settings of each host with a candidate meeting, group locks once per group, account
-    // locks once. Read at the same time as step 2: meetings are LIGHT and settings MEDIUM, two
-    // separate budgets, so running them together brings a sweep close to its floor.
-    let hosts = async {
-        let group_ids: Vec<String> = {
-            let mut seen = HashSet::new();
-            host_idx
-                .iter()
-                .filter_map(|i| users.get(*i))
-                .flat_map(|u| u.group_ids.iter().cloned())
-                .filter(|g| seen.insert(g.clone()))
-                .collect()
-        };
-        let account = if host_idx.is_empty() {
-            Err("not read".to_string())
-        } else {
-            inner.account_locks().await.map_err(|e| e.to_string())
-        };
-        let group_locks: HashMap<String, Result<LockSettings, String>> =
-            for_each(inner, group_ids, |inner, id: String| async move {
-                let locks = inner.group_locks(&id).await.map_err(|e| e.to_string());
-                (id, locks)
-            })
-            .await
-            .into_iter()
-            .collect();
-        let host_jobs: Vec<(usize, String, Vec<GroupLocks>)> = host_idx
-            .iter()
-            .filter_map(|i| users.get(*i).map(|u| (*i, u)))
-            .map(|(i, u)| {
-                let groups = u
-                    .group_ids
-                    .iter()
-                    .map(|g| {
-                        let group = Group {
-                            id: g.clone(),
-                            name: group_names.get(g).cloned().unwrap_or_else(|| g.clone()),
-                        };
-                        let locks = group_locks
-                            .get(g)
-                            .cloned()
-                            .unwrap_or_else(|| Err("not read".into()));
-                        (group, locks)
-                    })
-                    .collect();
-                (i, u.id.clone(), groups)
-            })
-            .collect();
-        let contexts: BTreeMap<usize, HostContext> =
-            for_each(inner, host_jobs, move |inner, (i, id, groups)| {
-                let account = account.clone();
-                async move { (i, inner.host_context(&id, groups, account).await) }
-            })
-            .await
-            .into_iter()
-            .collect();
-        for (i, ctx) in &contexts {
-            if let Some(u) = users.get(*i) {
-                inner.remember_host(&u.id, ctx);
-            }
+    // Host by host, a few hosts at a time: list the host's upcoming meetings (MEDIUM), read each
+    // kept one (LIGHT), then the host's settings (MEDIUM), and map at once. The two budgets are
+    // used side by side from the first list on, so a sweep runs close to its floor, and only
+    // neutral sessions are kept in memory, never the raw answers.
+    let window = *window;
+    let per_host = for_each(inner, users.clone(), move |inner, user: User| {
+        let group_names = group_names.clone();
+        let group_locks = group_locks.clone();
+        let account = account.clone();
+        async move {
+            let span = tracing::debug_span!("zoom.host", host = %user.email);
+            collect_host(&inner, &user, &window, &group_names, &group_locks, account)
+                .instrument(span)
+                .await
         }
-        contexts
-    };
-    let (fetched, contexts) = tokio::join!(meetings, hosts);
-    let fetched: Vec<_> = fetched.into_iter().flatten().collect();
+    })
+    .await;
 
-    // 4. Map.
-    let mut sessions = Vec::with_capacity(fetched.len());
-    for (idx, item, result) in fetched {
-        let Some(user) = users.get(idx) else { continue };
-        let host = Inner::host_of(user, &group_names);
-        let session = match result {
-            Ok(m) => {
-                let fallback;
-                let ctx = match contexts.get(&idx) {
-                    Some(c) => c,
-                    None => {
-                        fallback = HostContext::unreadable("the host's settings were not read");
-                        &fallback
-                    }
-                };
-                map::session(&m, &host, ctx)
-            }
-            Err(e) => {
-                tracing::warn!(session = item.id, error = %e, "could not read a meeting");
-                map::unreadable_session(&item, &host, &e.to_string())
-            }
-        };
-        sessions.push(session);
+    let mut sessions = Vec::new();
+    let mut failures = Vec::new();
+    for result in per_host {
+        match result {
+            Ok(mut found) => sessions.append(&mut found),
+            Err(failure) => failures.push(failure),
+        }
     }
     tracing::info!(
         sessions = sessions.len(),
         failures = failures.len(),
         "zoom collect done"
     );
-    // Every user seen, for the engine's "is this alternative host staff?" check.
-    let directory = directory_of(&users, &group_names);
+    let group_names = inner
+        .directory
+        .lock()
+        .map(|d| d.group_names.clone())
+        .unwrap_or_default();
     Ok(Collected {
         sessions,
         failures,
-        directory,
+        directory: directory_of(&users, &group_names),
     })
+}
+
+/// One host's sessions in the window. A failure listing the host's meetings is that host's
+/// [`CollectFailure`]; a meeting that cannot be read stays, as a session with `read_error`.
+async fn collect_host(
+    inner: &Arc<Inner>,
+    user: &User,
+    window: &Window,
+    group_names: &HashMap<String, String>,
+    group_locks: &HashMap<String, Result<LockSettings, String>>,
+    account: Result<LockSettings, String>,
+) -> Result<Vec<Session>, CollectFailure> {
+    let items = inner.meetings_of(&user.id).await.map_err(|e| {
+        tracing::warn!(host = %user.email, error = %e, "could not list a host's meetings");
+        CollectFailure {
+            what: format!("meetings of host {}", user.email),
+            host_email: Some(user.email.clone()),
+            error: e.to_string(),
+        }
+    })?;
+    let mut kept = Vec::new();
+    for item in items {
+        let keep = map::keep(&item, window);
+        if keep == Keep::No {
+            continue;
+        }
+        let span = tracing::debug_span!("zoom.meeting", session = item.id);
+        let result = inner.meeting(item.id).instrument(span).await;
+        // Recurring meetings are kept only if an occurrence falls in the window.
+        let keep_it = match (&result, keep) {
+            (Ok(m), Keep::IfAnOccurrenceIs) => map::meeting_in_window(m, window),
+            _ => true,
+        };
+        if keep_it {
+            kept.push((item, result));
+        }
+    }
+    if kept.is_empty() {
+        return Ok(Vec::new());
+    }
+    let groups: Vec<GroupLocks> = user
+        .group_ids
+        .iter()
+        .map(|g| {
+            let group = Group {
+                id: g.clone(),
+                name: group_names.get(g).cloned().unwrap_or_else(|| g.clone()),
+            };
+            let locks = group_locks
+                .get(g)
+                .cloned()
+                .unwrap_or_else(|| Err("not read".into()));
+            (group, locks)
+        })
+        .collect();
+    let ctx = inner.host_context(&user.id, groups, account).await;
+    inner.remember_host(&user.id, &ctx);
+    let host = Inner::host_of(user, group_names);
+    Ok(kept
+        .into_iter()
+        .map(|(item, result)| match result {
+            Ok(m) => map::session(&m, &host, &ctx),
+            Err(e) => {
+                tracing::warn!(session = item.id, error = %e, "could not read a meeting");
+                map::unreadable_session(&item, &host, &e.to_string())
+            }
+        })
+        .collect())
 }
 
 /// Every user, lower-cased email → group names: the engine's "is this alternative host staff?".
@@ -961,13 +956,12 @@ async fn apply(
     let new_passcode = if map::wants_new_passcode(session, &current, changes) {
         let rules = inner.passcode_rules(&host_id).await?;
         Some(
-            passcode::generate(&rules).map_err(|e| PlatformError::Decode {
+            passcode::generate(&rules).map_err(|e| PlatformError::Refused {
                 platform: PlatformKind::Zoom,
-                path: format!(
-                    "/users/{}/settings?option=meeting_security",
-                    segment(&host_id)
+                reason: format!(
+                    "no passcode can meet the host's passcode rules ({}); fix the rules in Zoom's passcode settings",
+                    e.0
                 ),
-                message: format!("no passcode can meet the host's passcode rules: {}", e.0),
             })?,
         )
     } else {
@@ -1051,6 +1045,34 @@ async fn apply(
     Ok(Applied {
         write_requests: writes,
     })
+}
+
+/// Fuzzing entry point (`fuzz/`): decodes `body` as Zoom's answers to `GET /meetings/{id}` and
+/// `GET /users/{id}/settings` and maps them as a collect would. It must never panic.
+#[doc(hidden)]
+pub fn fuzz_decode_answers(body: &[u8]) {
+    use crate::platform::http_util::decode_json;
+    let host = Host {
+        id: "fuzz".into(),
+        email: "fuzz@example.org".into(),
+        name: "Fuzz".into(),
+        groups: Vec::new(),
+    };
+    let settings: Result<UserSettings, _> =
+        decode_json(PlatformKind::Zoom, "/users/fuzz/settings", body);
+    let security: Result<SecuritySettings, _> =
+        decode_json(PlatformKind::Zoom, "/users/fuzz/settings", body);
+    let locks: Result<LockSettings, _> =
+        decode_json(PlatformKind::Zoom, "/accounts/me/lock_settings", body);
+    let ctx = HostContext {
+        settings: settings.map_err(|e| e.to_string()),
+        security: security.map_err(|e| e.to_string()),
+        groups: Vec::new(),
+        account_locks: locks.map_err(|e| e.to_string()),
+    };
+    if let Ok(meeting) = decode_json::<Meeting>(PlatformKind::Zoom, "/meetings/fuzz", body) {
+        let _ = map::session(&meeting, &host, &ctx);
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,456 @@
+//! The bad night, one scenario each, against the Zoom simulator over real HTTP: throttling
+//! storms, server errors, slow answers, garbage, a token revoked mid-sweep, expired page tokens,
+//! a meeting deleted between list and fix, and a process killed mid-sweep. After each: every
+//! finding is a legitimate outcome (an `error` always with its reason), the audit trail is
+//! complete, no change was applied to a meeting twice, and nothing was loosened.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chaperone::control::Status;
+use chaperone::report::{RunKind, RunReport};
+use chaperone_sim::{Fault, Scenario};
+use common::{TestApp, spawn_app};
+use serde_json::Value;
+
+/// The settings of every meeting in scope, as the simulator holds them.
+fn meetings(app: &TestApp, report: &RunReport) -> BTreeMap<String, Value> {
+    report
+        .sessions
+        .iter()
+        .filter_map(|s| {
+            let id: u64 = s.session_id.parse().ok()?;
+            app.sim.meeting(id).map(|m| (s.session_id.clone(), m))
+        })
+        .collect()
+}
+
+/// Nothing a run did may leave a meeting less safe than before.
+fn assert_nothing_loosened(before: &BTreeMap<String, Value>, after: &BTreeMap<String, Value>) {
+    for (id, old) in before {
+        let Some(new) = after.get(id) else { continue };
+        let flag = |m: &Value, p: &str| m.pointer(p).and_then(Value::as_bool).unwrap_or(false);
+        let text = |m: &Value, p: &str| {
+            m.pointer(p)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        if !text(old, "/password").is_empty() {
+            assert_eq!(
+                text(old, "/password"),
+                text(new, "/password"),
+                "{id}: passcode replaced"
+            );
+        }
+        assert!(
+            !flag(old, "/settings/waiting_room") || flag(new, "/settings/waiting_room"),
+            "{id}: waiting room turned off"
+        );
+        assert!(
+            flag(old, "/settings/join_before_host") || !flag(new, "/settings/join_before_host"),
+            "{id}: join before host turned on"
+        );
+        let hosts = |m: &Value| -> Vec<String> {
+            text(m, "/settings/alternative_hosts")
+                .split(';')
+                .map(|h| h.trim().to_lowercase())
+                .filter(|h| !h.is_empty())
+                .collect()
+        };
+        for h in hosts(old) {
+            assert!(
+                hosts(new).contains(&h),
+                "{id}: alternative host {h} removed"
+            );
+        }
+    }
+}
+
+/// The outcome a safeguarding lead can trust: legitimate statuses only, errors with reasons,
+/// drift only where software may not act, and an audit trail that covers every session.
+async fn assert_trustworthy(app: &TestApp, report: &RunReport) {
+    for s in &report.sessions {
+        for f in &s.findings {
+            match f.status {
+                Status::Error => assert!(!f.detail.is_empty(), "{}: error without reason", s.topic),
+                Status::Drift => assert!(
+                    f.lock.is_some()
+                        || f.detail.contains("in progress")
+                        || f.detail.contains("not changed")
+                        || f.detail.contains("read-back still shows"),
+                    "{}: fixable drift left after a sweep: {f:?}",
+                    s.topic
+                ),
+                _ => {}
+            }
+        }
+    }
+    let trail = app
+        .store
+        .audit_trail(Some(&report.run_id))
+        .await
+        .expect("the audit trail reads");
+    let kinds: Vec<&str> = trail.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds.first(), Some(&"run.started"));
+    assert_eq!(kinds.last(), Some(&"run.finished"));
+    let recorded = kinds.iter().filter(|k| **k == "session.recorded").count();
+    assert_eq!(
+        recorded,
+        report.sessions.len(),
+        "a session is missing from the trail"
+    );
+    let changes: usize = report.sessions.iter().map(|s| s.changes.len()).sum();
+    let applied = kinds.iter().filter(|k| **k == "change.applied").count();
+    assert_eq!(applied, changes, "a change is missing from the trail");
+}
+
+fn assert_no_meeting_written_twice(app: &TestApp) {
+    for (id, n) in app.sim.stats().meeting_writes_applied {
+        assert!(n <= 1, "meeting {id} was written {n} times");
+    }
+}
+
+/// Runs a check (to see the before), injects the fault, sweeps, and checks the invariants.
+async fn sweep_under(fault: Fault) -> (TestApp, RunReport) {
+    let app = spawn_app(Scenario::demo()).await;
+    let before_report = app.run(RunKind::Check, false).await;
+    let before = meetings(&app, &before_report);
+    app.sim.inject(fault);
+    let swept = app.run(RunKind::Sweep, false).await;
+    app.sim.clear_faults();
+    assert_trustworthy(&app, &swept).await;
+    assert_no_meeting_written_twice(&app);
+    assert_nothing_loosened(&before, &meetings(&app, &swept));
+    (app, swept)
+}
+
+/// After the fault has passed, one more sweep leaves nothing that software could fix.
+async fn recovers(app: &TestApp) {
+    let again = app.run(RunKind::Sweep, false).await;
+    assert_trustworthy(app, &again).await;
+    assert!(
+        again
+            .sessions
+            .iter()
+            .flat_map(|s| &s.findings)
+            .all(|f| f.status != Status::Error),
+        "errors remain after the fault passed"
+    );
+}
+
+fn count(report: &RunReport, status: Status) -> usize {
+    report
+        .sessions
+        .iter()
+        .flat_map(|s| &s.findings)
+        .filter(|f| f.status == status)
+        .count()
+}
+
+#[tokio::test]
+async fn a_storm_of_429s_is_waited_out_and_the_sweep_still_fixes_everything() {
+    let (app, swept) = sweep_under(
+        Fault::status(429)
+            .on_route("GET /v2/meetings/{meetingId}")
+            .times(12),
+    )
+    .await;
+    assert_eq!(count(&swept, Status::Error), 0);
+    assert!(count(&swept, Status::Fixed) > 0);
+    assert!(app.sim.stats().faults_fired >= 12);
+}
+
+#[tokio::test]
+async fn a_burst_of_server_errors_gives_errors_with_reasons_and_the_next_sweep_recovers() {
+    let (app, swept) = sweep_under(
+        Fault::status(503)
+            .on_route("GET /v2/meetings/{meetingId}")
+            .times(8),
+    )
+    .await;
+    assert!(count(&swept, Status::Fixed) > 0);
+    recovers(&app).await;
+}
+
+#[tokio::test]
+async fn a_platform_outage_is_a_recorded_failure_with_no_writes_and_exit_code_2() {
+    let app = spawn_app(Scenario::demo()).await;
+    app.sim.inject(Fault::status(503));
+    let swept = app.run(RunKind::Sweep, false).await;
+    assert!(swept.sessions.is_empty());
+    assert_eq!(swept.failures.len(), 1, "{:?}", swept.failures);
+    assert!(
+        swept.failures[0].error.contains("503"),
+        "{:?}",
+        swept.failures
+    );
+    assert_eq!(swept.exit_code(), 2);
+    assert_eq!(app.writes(), 0);
+    let stored = app.store.load_run(&swept.run_id).await.unwrap();
+    assert_eq!(stored.failures, swept.failures);
+    app.sim.clear_faults();
+    recovers(&app).await;
+}
+
+#[tokio::test]
+async fn a_write_that_times_out_is_not_sent_again_and_the_read_back_decides() {
+    let mut app = spawn_app(Scenario::demo()).await;
+    app.zoom.timeout_secs = 1;
+    app.platform = chaperone::app::zoom_platform(common::TENANT, &app.zoom).unwrap();
+    let before_report = app.run(RunKind::Check, false).await;
+    let before = meetings(&app, &before_report);
+    // The simulator applies the write after the client has given up waiting.
+    app.sim.inject(
+        Fault::delay(Duration::from_millis(1500))
+            .on_route("PATCH /v2/meetings/{meetingId}")
+            .times(2),
+    );
+    let swept = app.run(RunKind::Sweep, false).await;
+    assert_trustworthy(&app, &swept).await;
+    assert_no_meeting_written_twice(&app);
+    assert_nothing_loosened(&before, &meetings(&app, &swept));
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    recovers(&app).await;
+    assert_no_meeting_written_twice(&app);
+}
+
+#[tokio::test]
+async fn garbage_in_answer_to_a_write_is_settled_by_the_read_back() {
+    let (app, swept) = sweep_under(
+        Fault::malformed_json()
+            .on_route("PATCH /v2/meetings/{meetingId}")
+            .times(3),
+    )
+    .await;
+    assert!(count(&swept, Status::Fixed) > 0);
+    recovers(&app).await;
+}
+
+#[tokio::test]
+async fn a_token_revoked_mid_sweep_is_replaced_and_the_sweep_goes_on() {
+    let (app, swept) = sweep_under(
+        Fault::revoke_tokens()
+            .on_route("PATCH /v2/meetings/{meetingId}")
+            .times(1),
+    )
+    .await;
+    assert_eq!(count(&swept, Status::Error), 0);
+    assert!(
+        app.sim.stats().tokens_issued >= 2,
+        "a new token was fetched"
+    );
+}
+
+#[tokio::test]
+async fn a_meeting_deleted_between_list_and_fix_is_an_error_not_drift_or_compliant() {
+    let app = spawn_app(Scenario::demo()).await;
+    let check = app.run(RunKind::Check, false).await;
+    let victim = check
+        .sessions
+        .iter()
+        .find(|s| {
+            s.findings.iter().any(|f| f.status == Status::Drift) && s.topic.contains("Youth Forum")
+        })
+        .expect("a drifted session")
+        .session_id
+        .clone();
+    // Deleted just before chaperone's first write of the sweep: after collect, before its fix.
+    app.sim.inject(
+        Fault::delete_meeting(victim.parse().unwrap())
+            .on_route("PATCH /v2/meetings/{meetingId}")
+            .times(1),
+    );
+    let swept = app.run(RunKind::Sweep, false).await;
+    assert_trustworthy(&app, &swept).await;
+    let s = swept
+        .sessions
+        .iter()
+        .find(|s| s.session_id == victim)
+        .expect("still reported");
+    assert!(
+        s.findings
+            .iter()
+            .any(|f| f.status == Status::Error && f.detail.contains("no longer exists")),
+        "{:?}",
+        s.findings
+    );
+    assert!(s.findings.iter().all(|f| f.status != Status::Fixed));
+}
+
+#[tokio::test]
+async fn a_host_adding_a_colleague_while_chaperone_fixes_the_session_keeps_the_colleague() {
+    use chaperone::platform::{Change, Target};
+    let app = spawn_app(Scenario::demo()).await;
+    let check = app.run(RunKind::Check, false).await;
+    let s = check
+        .sessions
+        .iter()
+        .find(|s| s.topic.contains("Gaming Club") && !s.topic.contains("Late"))
+        .expect("a gaming club session");
+    let id: u64 = s.session_id.parse().unwrap();
+    let snapshot = app
+        .platform
+        .fetch_session(&s.session_id)
+        .await
+        .unwrap()
+        .expect("exists");
+    // Between chaperone's read and its write, the host adds a colleague and sets a passcode.
+    app.sim.set_meeting_field(
+        id,
+        "/settings/alternative_hosts",
+        "sam.patel@riverside.example.org".into(),
+    );
+    app.sim
+        .set_meeting_field(id, "/password", "Host1234".into());
+    let changes = vec![
+        Change {
+            control: chaperone::control::Control::SecondStaff,
+            from: None,
+            to: Target::AddCoHost {
+                email: "duty.officer@riverside.example.org".into(),
+            },
+        },
+        Change {
+            control: chaperone::control::Control::Passcode,
+            from: Some(chaperone::control::Level(0)),
+            to: Target::Level {
+                level: chaperone::control::Level(1),
+            },
+        },
+    ];
+    app.platform
+        .apply(&snapshot, &changes)
+        .await
+        .expect("applies");
+    let after = app.sim.meeting(id).unwrap();
+    let hosts = after
+        .pointer("/settings/alternative_hosts")
+        .and_then(Value::as_str)
+        .unwrap();
+    assert!(hosts.contains("sam.patel@riverside.example.org"), "{hosts}");
+    assert!(
+        hosts.contains("duty.officer@riverside.example.org"),
+        "{hosts}"
+    );
+    assert_eq!(
+        after.pointer("/password").and_then(Value::as_str),
+        Some("Host1234")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_process_killed_mid_sweep_loses_nothing_and_applies_nothing_twice() {
+    use std::process::Stdio;
+    let app = spawn_app(Scenario::demo()).await;
+    let before_report = app.run(RunKind::Check, false).await;
+    let before = meetings(&app, &before_report);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("killed.db");
+    let settings = dir.path().join("chaperone.toml");
+    std::fs::write(
+        &settings,
+        format!(
+            "[store]\nurl = \"sqlite://{db}\"\n\n[[tenants]]\nid = \"{tenant}\"\nprofiles_dir = \"{profiles}\"\n\n[tenants.zoom]\naccount_id = \"{account}\"\nclient_id = \"{client}\"\nclient_secret = \"{secret}\"\napi_base_url = \"{api}\"\ntoken_url = \"{token}\"\nrate_limits = {{ light_per_second = 500, medium_per_second = 500 }}\n",
+            db = db.display(),
+            tenant = common::TENANT,
+            profiles = common::repo_profiles().display(),
+            account = app.sim.account_id(),
+            client = app.sim.client_id(),
+            secret = app.sim.client_secret(),
+            api = app.sim.api_base_url(),
+            token = app.sim.token_url(),
+        ),
+    )
+    .unwrap();
+    // Slow writes, so the kill lands in the middle of the fixing.
+    app.sim.inject(
+        Fault::delay(Duration::from_millis(150)).on_route("PATCH /v2/meetings/{meetingId}"),
+    );
+    let exe = assert_cmd::cargo::cargo_bin("chaperone");
+    let mut child = tokio::process::Command::new(&exe)
+        .arg("--config")
+        .arg(&settings)
+        .args(["--log-format", "json", "sweep", "--format", "json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("sweep starts");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while app.sim.stats().writes_applied < 5 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the sweep never wrote"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.start_kill().expect("SIGKILL");
+    let _ = child.wait().await;
+    let written_before_kill = app.sim.stats().writes_applied;
+    app.sim.clear_faults();
+
+    // The killed run is in the store, unfinished, with the sessions it had recorded.
+    let store = chaperone::store::Store::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let runs = store.list_runs(10).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert!(
+        runs[0].finished_at.is_none(),
+        "the killed run did not finish"
+    );
+    let killed = store.load_run(&runs[0].run_id).await.unwrap();
+    let trail = store.audit_trail(Some(&runs[0].run_id)).await.unwrap();
+    let recorded = trail
+        .iter()
+        .filter(|e| e.kind == "session.recorded")
+        .count();
+    assert_eq!(recorded, killed.sessions.len());
+
+    // A restart finishes the job without writing any meeting a second time.
+    let out = tokio::task::spawn_blocking(move || {
+        assert_cmd::Command::new(&exe)
+            .arg("--config")
+            .arg(&settings)
+            .args(["sweep", "--format", "json"])
+            .timeout(Duration::from_secs(60))
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("second sweep runs");
+    let report: RunReport = serde_json::from_slice(&out.stdout).expect("a JSON report");
+    assert!(written_before_kill >= 5);
+    assert_no_meeting_written_twice(&app);
+    assert_nothing_loosened(&before, &meetings(&app, &report));
+    for f in report.sessions.iter().flat_map(|s| &s.findings) {
+        assert_ne!(f.status, Status::Error, "{f:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_page_token_that_expires_mid_list_restarts_the_list_and_counts_no_one_twice() {
+    // 400 hosts: the user list takes two pages of 300.
+    let app = spawn_app(Scenario::bench(400, 1)).await;
+    app.sim.inject(
+        Fault::expire_page_tokens()
+            .on_route("GET /v2/users")
+            .times(2),
+    );
+    let report = app.run(RunKind::Check, false).await;
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert_eq!(report.sessions.len(), 400);
+    let ids: std::collections::BTreeSet<&str> = report
+        .sessions
+        .iter()
+        .map(|s| s.session_id.as_str())
+        .collect();
+    assert_eq!(ids.len(), 400, "a session was counted twice");
+    assert!(
+        app.sim.stats().requests_for("GET", "/v2/users") >= 4,
+        "the list was read again"
+    );
+}
