@@ -85,6 +85,53 @@ pub fn zoom_platform(tenant: &str, zoom: &ZoomSettings) -> anyhow::Result<Arc<dy
     Ok(Arc::new(ZoomPlatform::new(tenant, zoom, secret)?))
 }
 
+/// Every platform configured for a tenant, in a fixed order (Zoom, then Teams).
+pub fn tenant_platforms(tenant: &TenantSettings) -> anyhow::Result<Vec<Arc<dyn Platform>>> {
+    let mut platforms = Vec::new();
+    if let Some(zoom) = &tenant.zoom {
+        platforms.push(zoom_platform(&tenant.id, zoom)?);
+    }
+    if let Some(teams) = &tenant.teams {
+        platforms.push(crate::platform::teams::teams_platform(&tenant.id, teams)?);
+    }
+    if platforms.is_empty() {
+        bail!(
+            "tenant `{}` has no platform configured: add a [tenants.zoom] or [tenants.teams] table",
+            tenant.id
+        );
+    }
+    Ok(platforms)
+}
+
+/// Prints the runs of one command. JSON is one object for one run and an array of them for
+/// several (one run per tenant and platform), so a single-platform setup reads as before.
+pub fn print_reports(reports: &[RunReport], format: Format) {
+    match (format, reports) {
+        (Format::Json, [_, _, ..]) => {
+            let json = serde_json::to_string_pretty(reports)
+                .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+            println!("{json}");
+        }
+        (Format::Csv, [first, rest @ ..]) => {
+            print!("{}", first.render(format));
+            for r in rest {
+                // One header for the whole output.
+                print!(
+                    "{}",
+                    r.render(format)
+                        .split_once("\r\n")
+                        .map_or("", |(_, body)| body)
+                );
+            }
+        }
+        _ => {
+            for r in reports {
+                print!("{}", r.render(format));
+            }
+        }
+    }
+}
+
 /// `check` and `sweep` over the configured tenants. Returns the process exit code.
 pub async fn run_configured(
     settings: &Settings,
@@ -95,38 +142,36 @@ pub async fn run_configured(
         .await
         .context("could not open the store")?;
     let mut exit = 0;
+    let mut reports = Vec::new();
     for tenant in pick_tenants(settings, args.tenant.as_deref())? {
         let tz = tenant_timezone(tenant)?;
         let profiles = load_profiles(&tenant.profiles_dir, tz)?;
-        let zoom = tenant.zoom.as_ref().ok_or_else(|| {
-            anyhow!(
-                "tenant `{}` has no platform configured: add a [tenants.zoom] table",
-                tenant.id
-            )
-        })?;
-        let platform = zoom_platform(&tenant.id, zoom)?;
-        let now = args.now.unwrap_or_else(Utc::now);
-        let report = sweep::run(
-            &tenant.id,
-            platform,
-            Arc::new(profiles),
-            store.clone(),
-            RunOptions {
-                kind,
-                dry_run: args.dry_run,
-                now,
-                window: Window {
-                    from: now - Duration::hours(2),
-                    to: now + Duration::days(i64::from(tenant.window_days)),
+        let profiles = Arc::new(profiles);
+        for platform in tenant_platforms(tenant)? {
+            let now = args.now.unwrap_or_else(Utc::now);
+            let report = sweep::run(
+                &tenant.id,
+                platform,
+                profiles.clone(),
+                store.clone(),
+                RunOptions {
+                    kind,
+                    dry_run: args.dry_run,
+                    now,
+                    window: Window {
+                        from: now - Duration::hours(2),
+                        to: now + Duration::days(i64::from(tenant.window_days)),
+                    },
+                    progress: std::io::stderr().is_terminal(),
+                    host_concurrency: 16,
                 },
-                progress: std::io::stderr().is_terminal(),
-                host_concurrency: 16,
-            },
-        )
-        .await?;
-        print!("{}", report.render(args.format));
-        exit = exit.max(report.exit_code());
+            )
+            .await?;
+            exit = exit.max(report.exit_code());
+            reports.push(report);
+        }
     }
+    print_reports(&reports, args.format);
     Ok(exit)
 }
 
@@ -210,10 +255,10 @@ pub fn write_shipped_profiles(dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(dir.to_path_buf())
 }
 
-/// Prints a report of a demo step under a heading.
+/// Prints one demo step as a table; other formats are printed whole at the end.
 pub fn print_step(title: &str, report: &RunReport, format: Format) {
     if format == Format::Table {
         println!("\n===== {title} =====\n");
+        print!("{}", report.render(format));
     }
-    print!("{}", report.render(format));
 }

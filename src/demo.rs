@@ -39,12 +39,14 @@ pub fn zoom_settings_for(sim: &ZoomSim) -> ZoomSettings {
     }
 }
 
-/// Starts the simulator with the demo organisation, sweeps it with the shipped profiles, checks
-/// again, and prints both. Exit code is the final check's.
+/// Starts the Zoom and Microsoft Teams simulators with the demo organisation, sweeps each with
+/// the shipped profiles, shows the digests hosts would receive, checks again, and prints it all.
+/// The exit code is the final checks'.
 pub async fn run(format: Format) -> anyhow::Result<i32> {
-    let sim = ZoomSim::start(ZoomSimConfig::pro(), Scenario::demo())
+    let zoom_sim = ZoomSim::start(ZoomSimConfig::pro(), Scenario::demo())
         .await
         .context("could not start the Zoom simulator on a loopback port")?;
+    let teams_sim = crate::platform::teams::sim::start_demo_sim().await?;
     let work = std::env::temp_dir().join(format!("chaperone-demo-{}", uuid::Uuid::new_v4()));
     let profiles_dir = app::write_shipped_profiles(&work.join("profiles"))?;
     let profiles = Arc::new(app::load_profiles(
@@ -53,12 +55,23 @@ pub async fn run(format: Format) -> anyhow::Result<i32> {
     )?);
     let db = work.join("chaperone.db");
     let store = Store::connect(&format!("sqlite://{}", db.display())).await?;
-    let zoom = zoom_settings_for(&sim);
-    let platform = app::zoom_platform(DEMO_TENANT, &zoom)?;
+    let teams_settings = crate::platform::teams::sim::teams_settings_for(&teams_sim);
+    let platforms = [
+        (
+            app::zoom_platform(DEMO_TENANT, &zoom_settings_for(&zoom_sim))?,
+            format!("Zoom at {}", zoom_sim.api_base_url()),
+        ),
+        (
+            crate::platform::teams::teams_platform(DEMO_TENANT, &teams_settings)?,
+            format!("Microsoft Teams (Graph) at {}", teams_sim.graph_base_url()),
+        ),
+    ];
+    let writes = || zoom_sim.stats().writes + teams_sim.stats().writes;
     if format == Format::Table {
         println!(
-            "chaperone demo: a simulated Zoom account (\"Riverside Youth Trust\") at {}\nprofiles: {}\nstore: {}",
-            sim.api_base_url(),
+            "chaperone demo: \"Riverside Youth Trust\", simulated on {} and {}\nprofiles: {}\nstore: {}",
+            platforms[0].1,
+            platforms[1].1,
             profiles_dir.display(),
             db.display()
         );
@@ -75,44 +88,60 @@ pub async fn run(format: Format) -> anyhow::Result<i32> {
         progress: false,
         host_concurrency: 16,
     };
-    let swept = sweep::run(
-        DEMO_TENANT,
-        platform.clone(),
-        profiles.clone(),
-        store.clone(),
-        options(RunKind::Sweep),
-    )
-    .await?;
-    print_step(
-        "sweep: find drift, fix it, prove each fix by read-back",
-        &swept,
-        format,
-    );
-    if format == Format::Table {
-        println!("\n===== notify: the digest each host would receive =====\n");
-        let tz = chrono_tz::Europe::London;
-        print!("{}", notify::render_demo_digests(&store, &swept, tz).await?);
-    }
-    let writes_before = sim.stats().writes;
-    let checked = sweep::run(
-        DEMO_TENANT,
-        platform,
-        profiles,
-        store,
-        options(RunKind::Check),
-    )
-    .await?;
-    let check_writes = sim.stats().writes - writes_before;
-    print_step("check: read again, change nothing", &checked, format);
-    if format == Format::Table {
-        println!(
-            "\nThe check made {check_writes} write requests (counted by the simulator).\nSee a run again: chaperone --config <file with store url sqlite://{}> report --run {}",
-            db.display(),
-            swept.run_id
+    let mut reports = Vec::new();
+    let mut exit = 0;
+    for (platform, _) in &platforms {
+        let name = platform.kind();
+        let swept = sweep::run(
+            DEMO_TENANT,
+            platform.clone(),
+            profiles.clone(),
+            store.clone(),
+            options(RunKind::Sweep),
+        )
+        .await?;
+        print_step(
+            &format!("{name} sweep: find drift, fix it, prove each fix by read-back"),
+            &swept,
+            format,
         );
+        if format == Format::Table {
+            println!("\n===== {name} notify: the digest each host would receive =====\n");
+            let tz = chrono_tz::Europe::London;
+            print!("{}", notify::render_demo_digests(&store, &swept, tz).await?);
+        }
+        let writes_before = writes();
+        let checked = sweep::run(
+            DEMO_TENANT,
+            platform.clone(),
+            profiles.clone(),
+            store.clone(),
+            options(RunKind::Check),
+        )
+        .await?;
+        let check_writes = writes() - writes_before;
+        print_step(
+            &format!("{name} check: read again, change nothing"),
+            &checked,
+            format,
+        );
+        if format == Format::Table {
+            println!(
+                "\nThe {name} check made {check_writes} write requests (counted by the simulator).\nSee the sweep again: chaperone --config <a settings file with [store] url = \"sqlite://{}\"> report --run {}",
+                db.display(),
+                swept.run_id
+            );
+        }
+        exit = exit.max(checked.exit_code());
+        reports.push(swept);
+        reports.push(checked);
     }
-    sim.shutdown().await;
-    Ok(checked.exit_code())
+    if format != Format::Table {
+        app::print_reports(&reports, format);
+    }
+    zoom_sim.shutdown().await;
+    teams_sim.shutdown().await;
+    Ok(exit)
 }
 
 /// `chaperone sim zoom`: serves the simulator until interrupted, for manual testing and for
