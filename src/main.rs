@@ -74,6 +74,9 @@ enum Command {
         /// Benchmark a check (reads only) instead of a sweep.
         #[arg(long)]
         check: bool,
+        /// Instead: time-to-harden over this many signed webhook events through `serve`.
+        #[arg(long)]
+        webhooks: Option<usize>,
     },
     /// Notifications: assemble and deliver the outbox (digests, escalations, summaries).
     Notify {
@@ -248,10 +251,18 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         (
             Command::Bench {
+                webhooks: Some(events),
+                ..
+            },
+            _,
+        ) => chaperone::bench_webhooks::run(events).await,
+        (
+            Command::Bench {
                 hosts,
                 meetings_per_host,
                 plan,
                 check,
+                webhooks: None,
             },
             _,
         ) => {

@@ -73,6 +73,8 @@ pub enum ServeError {
     },
     #[error("the HTTP server stopped with an error: {0}")]
     Serve(std::io::Error),
+    #[error(transparent)]
+    Notify(#[from] crate::notify::NotifyError),
 }
 
 /// Knobs of the service. Defaults suit production; tests shorten the waits.
@@ -151,6 +153,8 @@ pub(crate) struct AppState {
     pub in_flight: Mutex<HashSet<i64>>,
     /// Tenant id → (checked at, counts as ready, text), for `/readyz`.
     pub readiness: Mutex<HashMap<String, (Instant, bool, String)>>,
+    /// Assembles host digests and delivers the outbox, beside the webhook workers.
+    pub notifier: crate::notify::Notifier,
 }
 
 impl AppState {
@@ -206,6 +210,7 @@ impl Application {
             tenants.insert(t.id.clone(), Arc::new(tenant));
         }
         let store = Store::connect(settings.store.url.expose_secret()).await?;
+        let notifier = crate::notify::Notifier::new(store.clone(), &settings.tenants)?;
         let addr: SocketAddr =
             settings
                 .server
@@ -238,6 +243,7 @@ impl Application {
             options,
             in_flight: Mutex::new(HashSet::new()),
             readiness: Mutex::new(HashMap::new()),
+            notifier,
         });
         Ok(Application {
             listener,
@@ -292,6 +298,19 @@ impl Application {
         let mut work = JoinSet::new();
         for n in 0..state.options.workers.max(1) {
             work.spawn(worker::run(state.clone(), n, shutdown.subscribe()));
+        }
+        {
+            // The outbox: digests and escalations reach people even while no sweep runs.
+            let state = state.clone();
+            let mut stop = shutdown.subscribe();
+            work.spawn(async move {
+                state
+                    .notifier
+                    .run(async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    })
+                    .await;
+            });
         }
         if state.options.scheduler {
             for tenant in state.tenants.values() {
@@ -444,6 +463,17 @@ async fn scheduled_sweep(state: &AppState, tenant: &Tenant, fire: chrono::DateTi
         Ok(report) => {
             metrics::run_finished(&report, started.elapsed());
             tracing::info!(run_id = %report.run_id, totals = ?report.totals(), "scheduled sweep finished");
+            let summary = crate::notify::admin_summary(
+                &state.store,
+                &tenant.settings,
+                &tenant.profiles,
+                &report,
+                chrono::Utc::now(),
+            )
+            .await;
+            if let Err(e) = summary {
+                tracing::error!(error = %e, "the admin summary could not be queued; the sweep itself is recorded");
+            }
         }
         Err(e) => {
             metrics::run_failed(&tenant.id, RunKind::Sweep.name());

@@ -18,6 +18,8 @@ use crate::settings::{TenantSettings, ZoomSettings};
 /// One organisation, ready to serve.
 pub struct Tenant {
     pub id: String,
+    /// The tenant's settings as configured (notifications read them after each sweep).
+    pub settings: TenantSettings,
     pub timezone: Tz,
     pub window_days: u32,
     pub platform: Arc<dyn Platform>,
@@ -75,6 +77,7 @@ impl Tenant {
         let webhook_secret = webhook_secret(&t.id, zoom, |name| std::env::var(name).ok())?;
         Ok(Tenant {
             id: t.id.clone(),
+            settings: t.clone(),
             timezone,
             window_days: t.window_days,
             platform,

@@ -85,8 +85,19 @@ struct Inner {
     host_cache: Mutex<HashMap<String, (Instant, HostContext)>>,
 }
 
-/// How long host settings read by chaperone are trusted without reading them again.
+/// How long host settings read by chaperone are trusted without reading them again, at least.
 const HOST_CACHE_TTL: Duration = Duration::from_secs(300);
+
+/// [`HOST_CACHE_TTL`] plus up to as much again, spread by host id: hosts read together by a sweep
+/// do not all expire in the same second, which would queue every host's re-read behind Zoom's
+/// MEDIUM limit and hold up the webhooks waiting on them.
+fn host_cache_ttl(host_id: &str) -> Duration {
+    let spread = host_id
+        .bytes()
+        .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
+        % HOST_CACHE_TTL.as_secs().max(1);
+    HOST_CACHE_TTL + Duration::from_secs(spread)
+}
 
 #[derive(Default)]
 struct Directory {
@@ -524,7 +535,7 @@ impl Inner {
     fn cached_host(&self, host_id: &str) -> Option<HostContext> {
         let cache = self.host_cache.lock().ok()?;
         let (at, ctx) = cache.get(host_id)?;
-        (at.elapsed() < HOST_CACHE_TTL).then(|| ctx.clone())
+        (at.elapsed() < host_cache_ttl(host_id)).then(|| ctx.clone())
     }
 
     /// Remembers a host's settings and locks, when every part of them was read.
