@@ -454,3 +454,45 @@ async fn a_page_token_that_expires_mid_list_restarts_the_list_and_counts_no_one_
         "the list was read again"
     );
 }
+
+#[tokio::test]
+async fn a_store_that_stops_taking_writes_stops_the_sweep_and_the_next_sweep_repeats_nothing() {
+    use sqlx::Executor;
+    let app = spawn_app(Scenario::demo()).await;
+    let before_report = app.run(RunKind::Check, false).await;
+    let before = meetings(&app, &before_report);
+    // The disk fills after five sessions of the next run are recorded.
+    let path = app.store.target().to_string();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{path}"))
+        .await
+        .unwrap();
+    pool.execute(
+        "CREATE TRIGGER disk_full BEFORE INSERT ON run_sessions \
+         WHEN (SELECT COUNT(*) FROM run_sessions) >= \
+              (SELECT COUNT(*) FROM run_sessions WHERE run_id = (SELECT id FROM runs ORDER BY started_at LIMIT 1)) + 5 \
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+    )
+    .await
+    .unwrap();
+    let failed = chaperone::sweep::run(
+        common::TENANT,
+        app.platform.clone(),
+        app.profiles.clone(),
+        app.store.clone(),
+        app.options(RunKind::Sweep, false),
+    )
+    .await;
+    let err = failed.expect_err("the run stops when it cannot record");
+    assert!(err.to_string().contains("disk is full"), "{err}");
+    let writes_when_stopped = app.sim.stats().writes_applied;
+    pool.execute("DROP TRIGGER disk_full").await.unwrap();
+    pool.close().await;
+
+    // The next sweep finishes the job; what the stopped run changed is compliant now and is not
+    // written again.
+    let again = app.run(RunKind::Sweep, false).await;
+    assert_trustworthy(&app, &again).await;
+    assert_no_meeting_written_twice(&app);
+    assert_nothing_loosened(&before, &meetings(&app, &again));
+    assert!(app.sim.stats().writes_applied >= writes_when_stopped);
+}
