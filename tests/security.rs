@@ -44,12 +44,12 @@ async fn token_caches_never_cross_tenants() {
 }
 
 fn tenant_toml(id: &str, sim: &ZoomSim) -> String {
+    let env = format!("SECRET_OF_{}", id.to_uppercase().replace('-', "_"));
     format!(
         "[[tenants]]\nid = \"{id}\"\nprofiles_dir = \"{profiles}\"\n\n[tenants.zoom]\naccount_id = \"{account}\"\nclient_id = \"{client}\"\nclient_secret_env = \"{env}\"\napi_base_url = \"{api}\"\ntoken_url = \"{token}\"\nrate_limits = {{ light_per_second = 500, medium_per_second = 500 }}\n\n",
         profiles = common::repo_profiles().display(),
         account = sim.account_id(),
         client = sim.client_id(),
-        env = format!("SECRET_OF_{}", id.to_uppercase().replace('-', "_")),
         api = sim.api_base_url(),
         token = sim.token_url(),
     )

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chaperone::platform::teams::TeamsPlatform;
 use chaperone::platform::teams::notifications::{
-    LifecycleEvent, Notification, NotificationSettings, NotificationSink, Subscriptions, routes,
+    Delivered, LifecycleEvent, Notification, NotificationSettings, NotificationSink, SinkError,
+    Subscriptions, routes,
 };
 use chaperone::platform::teams::sim::teams_settings_for;
 use chaperone_sim::{TeamsScenario, TeamsSim, TeamsSimConfig};
@@ -22,8 +23,11 @@ struct ChannelSink(mpsc::UnboundedSender<Notification>);
 
 #[async_trait]
 impl NotificationSink for ChannelSink {
-    async fn notified(&self, n: Notification) {
-        let _ = self.0.send(n);
+    async fn accept(&self, items: Vec<Delivered>) -> Result<(), SinkError> {
+        for d in items {
+            let _ = self.0.send(d.notification);
+        }
+        Ok(())
     }
 }
 

@@ -267,7 +267,7 @@ fn evaluate_second_staff(profile: &Profile, session: &Session, ctx: &Context<'_>
             Control::SecondStaff,
             Status::NeedsHuman,
             format!(
-                "no second staff member{note}: the host must add a colleague from staff as alternative host (co-organizer in Teams) before the session starts"
+                "no second staff member{note}: the host must add a colleague from staff as alternative host or co-organizer before the session starts"
             ),
         )
     };

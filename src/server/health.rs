@@ -3,7 +3,7 @@
 //! - `/healthz`: the process answers HTTP. Nothing else, so a slow database or platform never
 //!   makes an orchestrator restart a process that is fine (liveness).
 //! - `/readyz`: the service can do its work: not shutting down, the store answers, and each
-//!   tenant's platform credentials give a token. Only a refused credential counts against the
+//!   platform of each tenant (Zoom, Teams) gives a token for its credentials. Only a refused credential counts against the
 //!   platform (`PlatformError::Auth`); a platform that is slow or rate-limiting us is reported but
 //!   does not take the replica out of service, since every replica would see the same. Platform
 //!   checks are cached for a minute, and go through the adapter's own caches, so probes cost
@@ -87,14 +87,30 @@ async fn platform_check(
     {
         return (*ok, text.clone());
     }
-    let (ok, text) = match tokio::time::timeout(PROBE_TIMEOUT, tenant.platform.directory()).await {
-        Ok(Ok(_)) => (true, "ok".to_string()),
-        Ok(Err(e @ PlatformError::Auth { .. })) => (false, e.to_string()),
-        Ok(Err(e)) => (true, format!("degraded: {e}")),
-        Err(_) => (
-            true,
-            format!("degraded: the platform did not answer within {PROBE_TIMEOUT:?}"),
-        ),
+    // Each platform in turn; a tenant is ready when none refuses the credentials.
+    let mut checks = Vec::new();
+    for platform in &tenant.platforms {
+        let (ok, text) = match tokio::time::timeout(PROBE_TIMEOUT, platform.directory()).await {
+            Ok(Ok(_)) => (true, "ok".to_string()),
+            Ok(Err(e @ PlatformError::Auth { .. })) => (false, e.to_string()),
+            Ok(Err(e)) => (true, format!("degraded: {e}")),
+            Err(_) => (
+                true,
+                format!("degraded: the platform did not answer within {PROBE_TIMEOUT:?}"),
+            ),
+        };
+        checks.push((platform.kind(), ok, text));
+    }
+    let ok = checks.iter().all(|(_, ok, _)| *ok);
+    // One platform: its text as it is; several: "ok" when all are, else each named.
+    let text = match checks.as_slice() {
+        [(_, _, text)] => text.clone(),
+        all if all.iter().all(|(_, _, t)| t == "ok") => "ok".to_string(),
+        all => all
+            .iter()
+            .map(|(kind, _, t)| format!("{kind}: {t}"))
+            .collect::<Vec<_>>()
+            .join("; "),
     };
     if let Ok(mut cache) = state.readiness.lock() {
         cache.insert(id.to_string(), (Instant::now(), ok, text.clone()));

@@ -1,5 +1,7 @@
-//! `chaperone serve`: one process running each tenant's sweep schedule, the webhook receiver,
-//! `/healthz`, `/readyz`, `/metrics` and the webhook workers, under one shutdown signal.
+//! `chaperone serve`: one process running each tenant's sweep schedule, the Zoom webhook receiver,
+//! the Teams change-notification endpoint and subscriptions, `/healthz`, `/readyz`, `/metrics` and
+//! the webhook workers, under one shutdown signal. A tenant may have Zoom, Teams or both: its
+//! scheduled sweeps run each platform in turn.
 //!
 //! Shaped as in *Zero to Production*: `main` only loads settings and calls [`run`]; the library's
 //! [`Application::build`] binds the listener (port 0 in tests) and checks every tenant's settings
@@ -9,11 +11,13 @@
 //! PATCH is never cut in half: a request is either sent whole or not at all), puts any claim
 //! still open back in the queue for the next process, closes the store, and returns.
 //!
-//! See docs/serve.md for running it, the Zoom event subscription and the metrics.
+//! See docs/serve.md for running it, the Zoom event subscription, Teams change notifications
+//! (also docs/teams.md §6) and the metrics.
 
 mod health;
 pub mod metrics;
 pub mod signature;
+mod teams;
 pub mod tenant;
 mod webhook;
 mod worker;
@@ -99,6 +103,10 @@ pub struct ServeOptions {
     pub request_timeout: Duration,
     /// Run the tenants' schedules (tests of webhooks turn it off).
     pub scheduler: bool,
+    /// How often each Teams tenant's change-notification subscriptions are renewed (and new
+    /// organizers subscribed), after a first round at start-up. Renewal happens
+    /// `renew_before_minutes` before expiry, so this only has to be well below that.
+    pub subscription_interval: Duration,
 }
 
 impl Default for ServeOptions {
@@ -112,6 +120,7 @@ impl Default for ServeOptions {
             body_limit: 256 * 1024,
             request_timeout: Duration::from_secs(10),
             scheduler: true,
+            subscription_interval: Duration::from_secs(3600),
         }
     }
 }
@@ -204,8 +213,11 @@ impl Application {
         let mut tenants = BTreeMap::new();
         for t in &settings.tenants {
             let tenant = Tenant::build(t)?;
-            if tenant.webhook_secret.is_none() {
-                tracing::info!(tenant = %t.id, "no webhook secret token: the tenant's webhook URL answers 404");
+            if t.zoom.is_some() && tenant.webhook_secret.is_none() {
+                tracing::info!(tenant = %t.id, platform = "zoom", "no webhook secret token: the tenant's Zoom webhook URL answers 404");
+            }
+            if t.teams.is_some() && tenant.teams_notifications.is_none() {
+                tracing::info!(tenant = %t.id, platform = "teams", "no [tenants.teams.change_notifications]: the tenant's Teams notification URL answers 404");
             }
             tenants.insert(t.id.clone(), Arc::new(tenant));
         }
@@ -269,19 +281,35 @@ impl Application {
     }
 
     fn router(state: Arc<AppState>) -> Router {
-        let options = &state.options;
-        Router::new()
+        let options = state.options.clone();
+        let mut router = Router::new()
             .route("/webhooks/zoom/{tenant}", post(webhook::zoom))
+            // Tenants without Teams notifications; the configured ones are nested below and
+            // take precedence (a static path wins over a parameter).
+            .route("/webhooks/teams/{tenant}", post(teams_not_configured))
             .route("/healthz", get(health::healthz))
             .route("/readyz", get(health::readyz))
             .route("/metrics", get(health::metrics_text))
+            .with_state(state.clone());
+        for tenant in state.tenants.values() {
+            if let Some(hook) = &tenant.teams_notifications {
+                let sink = Arc::new(teams::StoreSink {
+                    state: state.clone(),
+                    tenant: tenant.id.clone(),
+                });
+                router = router.nest(
+                    &format!("/webhooks/teams/{}", tenant.id),
+                    crate::platform::teams::notifications::routes(hook.client_state.clone(), sink),
+                );
+            }
+        }
+        router
             .layer(RequestBodyLimitLayer::new(options.body_limit))
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::REQUEST_TIMEOUT,
                 options.request_timeout,
             ))
             .layer(TraceLayer::new_for_http())
-            .with_state(state)
     }
 
     /// Serves until SIGTERM, SIGINT or [`ShutdownHandle::shutdown`], then shuts down in order.
@@ -311,6 +339,15 @@ impl Application {
                     })
                     .await;
             });
+        }
+        for tenant in state.tenants.values() {
+            if tenant.teams_notifications.is_some() {
+                work.spawn(teams::maintain_subscriptions(
+                    tenant.clone(),
+                    state.options.subscription_interval,
+                    shutdown.subscribe(),
+                ));
+            }
         }
         if state.options.scheduler {
             for tenant in state.tenants.values() {
@@ -437,49 +474,75 @@ async fn schedule_tenant(
     .await
 }
 
-/// One scheduled sweep. Waits for a re-check of the tenant that is running, never beside it.
+/// One scheduled sweep: each of the tenant's platforms in turn (Zoom, then Teams), one run each,
+/// under the `whole_tenant` lock, so it waits for a re-check that is running, never runs beside
+/// it, and covers re-checks asked for before each platform's run started.
 async fn scheduled_sweep(state: &AppState, tenant: &Tenant, fire: chrono::DateTime<chrono::Utc>) {
     let mut last = tenant.whole_tenant.lock().await;
-    let now = chrono::Utc::now();
-    tracing::info!(fire = %fire, "scheduled sweep starts");
-    let started = Instant::now();
-    let result = sweep::run(
-        &tenant.id,
-        tenant.platform.clone(),
-        tenant.profiles.clone(),
-        state.store.clone(),
-        RunOptions {
-            kind: RunKind::Sweep,
-            dry_run: false,
-            now,
-            window: tenant.window(now),
-            progress: false,
-            host_concurrency: SWEEP_HOST_CONCURRENCY,
-        },
-    )
-    .await;
-    *last = Some(now);
-    match result {
-        Ok(report) => {
-            metrics::run_finished(&report, started.elapsed());
-            tracing::info!(run_id = %report.run_id, totals = ?report.totals(), "scheduled sweep finished");
-            let summary = crate::notify::admin_summary(
-                &state.store,
-                &tenant.settings,
-                &tenant.profiles,
-                &report,
-                chrono::Utc::now(),
-            )
-            .await;
-            if let Err(e) = summary {
-                tracing::error!(error = %e, "the admin summary could not be queued; the sweep itself is recorded");
+    tracing::info!(fire = %fire, platforms = tenant.platforms.len(), "scheduled sweep starts");
+    for platform in &tenant.platforms {
+        let span = tracing::info_span!("platform_sweep", platform = %platform.kind());
+        if state.stopping.load(Ordering::SeqCst) {
+            // The run in flight finishes; a platform not begun waits for the next fire.
+            tracing::info!(parent: &span, "shutting down: this platform waits for the next scheduled sweep");
+            break;
+        }
+        let now = chrono::Utc::now();
+        let started = Instant::now();
+        let result = sweep::run(
+            &tenant.id,
+            platform.clone(),
+            tenant.profiles.clone(),
+            state.store.clone(),
+            RunOptions {
+                kind: RunKind::Sweep,
+                dry_run: false,
+                now,
+                window: tenant.window(now),
+                progress: false,
+                host_concurrency: SWEEP_HOST_CONCURRENCY,
+            },
+        )
+        .instrument(span.clone())
+        .await;
+        last.insert(platform.kind(), now);
+        match result {
+            Ok(report) => {
+                metrics::run_finished(&report, started.elapsed());
+                tracing::info!(parent: &span, run_id = %report.run_id, totals = ?report.totals(), "scheduled sweep finished");
+                // One summary per run: each platform's run has its own findings and run id.
+                let summary = crate::notify::admin_summary(
+                    &state.store,
+                    &tenant.settings,
+                    &tenant.profiles,
+                    &report,
+                    chrono::Utc::now(),
+                )
+                .instrument(span.clone())
+                .await;
+                if let Err(e) = summary {
+                    tracing::error!(parent: &span, error = %e, "the admin summary could not be queued; the sweep itself is recorded");
+                }
+            }
+            Err(e) => {
+                metrics::run_failed(&tenant.id, RunKind::Sweep.name());
+                tracing::error!(parent: &span, error = %e, "scheduled sweep could not be recorded");
             }
         }
-        Err(e) => {
-            metrics::run_failed(&tenant.id, RunKind::Sweep.name());
-            tracing::error!(error = %e, "scheduled sweep could not be recorded");
-        }
     }
+}
+
+/// `POST /webhooks/teams/{tenant}` for a tenant without Teams change notifications.
+async fn teams_not_configured(
+    axum::extract::Path(tenant): axum::extract::Path<String>,
+) -> (StatusCode, axum::Json<serde_json::Value>) {
+    tracing::debug!(tenant = %tenant, platform = "teams", "notification for a tenant without Teams change notifications");
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(serde_json::json!({
+            "error": "Teams change notifications are not configured for this tenant: check the tenant id in the notification URL, or add [tenants.teams.change_notifications]"
+        })),
+    )
 }
 
 /// `chaperone serve`: builds the service from the settings and runs it until a shutdown signal.

@@ -18,9 +18,22 @@
 //!   deleted session.
 //! - Anything else: recorded as ignored.
 //!
+//! Teams change notifications (platform `teams`, stored by [`super::teams`]):
+//! - `event.created`, `event.updated` (object: the `Users/{id}/Events/{id}` resource): the same as
+//!   a Zoom meeting event, on the tenant's Teams platform: `fetch_session(resource)`, then
+//!   `sweep::run_sessions` (kind `webhook`). Chaperone's own PATCH changes the online meeting, not
+//!   the calendar event, so it causes no notification and there is no loop either way.
+//! - `event.deleted`: recorded.
+//! - `lifecycle.reauthorizationRequired` (object: the subscription id): the subscription is
+//!   renewed. `lifecycle.subscriptionRemoved`: subscribed again, then the tenant's Teams meetings
+//!   are re-checked; `lifecycle.missed`: re-checked. The adapter reads calendars per tenant, so
+//!   "re-read the organizer" is a Teams re-check under the `whole_tenant` lock, and one covers
+//!   every lifecycle event received before it started.
+//!
 //! Platform errors put the event back with an increasing delay; after [`MAX_ATTEMPTS`] it is
 //! marked failed with the last error, for an admin to see.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,10 +43,14 @@ use tracing::Instrument;
 
 use super::AppState;
 use super::metrics;
+use super::teams::{self, TeamsEvent};
 use super::tenant::Tenant;
 use crate::control::Status;
 use crate::engine;
+use crate::platform::Platform;
+use crate::platform::teams::notifications::LifecycleEvent;
 use crate::report::{RunKind, RunReport};
+use crate::session::PlatformKind;
 use crate::store::webhooks::{EventState, WebhookEvent};
 use crate::sweep::{self, RunOptions};
 
@@ -128,6 +145,7 @@ async fn process(state: &Arc<AppState>, worker: &str, event: WebhookEvent) {
             },
         };
         let now = Utc::now();
+        let label = metric_platform(&event.platform);
         let stored = match outcome {
             Outcome::Finished {
                 state: end,
@@ -135,7 +153,7 @@ async fn process(state: &Arc<AppState>, worker: &str, event: WebhookEvent) {
                 run_id,
             } => {
                 metrics::webhook(
-                    "zoom",
+                    label,
                     &event.event,
                     if end == EventState::Done {
                         "processed"
@@ -150,7 +168,7 @@ async fn process(state: &Arc<AppState>, worker: &str, event: WebhookEvent) {
                     .await
             }
             Outcome::Retry { outcome, after } if event.attempts < MAX_ATTEMPTS => {
-                metrics::webhook("zoom", &event.event, "retried");
+                metrics::webhook(label, &event.event, "retried");
                 tracing::warn!(outcome = %outcome, retry_in = ?after, "webhook event will be tried again");
                 let at = now + chrono::Duration::from_std(after).unwrap_or_default();
                 state
@@ -167,7 +185,7 @@ async fn process(state: &Arc<AppState>, worker: &str, event: WebhookEvent) {
                     .await
             }
             Outcome::Retry { outcome, .. } => {
-                metrics::webhook("zoom", &event.event, "failed");
+                metrics::webhook(label, &event.event, "failed");
                 let outcome = format!("given up after {} attempts: {outcome}", event.attempts);
                 tracing::error!(outcome = %outcome, "webhook event failed");
                 state
@@ -193,16 +211,42 @@ fn backoff(attempts: u32) -> Duration {
     Duration::from_secs(5u64.saturating_mul(1 << attempts.saturating_sub(1).min(6)))
 }
 
+/// The metrics label of a stored event's platform.
+fn metric_platform(platform: &str) -> &'static str {
+    match platform {
+        teams::PLATFORM => teams::PLATFORM,
+        _ => "zoom",
+    }
+}
+
+fn failed(outcome: impl Into<String>) -> Outcome {
+    Outcome::Finished {
+        state: EventState::Failed,
+        outcome: outcome.into(),
+        run_id: None,
+    }
+}
+
 async fn act(state: &Arc<AppState>, tenant: &Arc<Tenant>, event: &WebhookEvent) -> Outcome {
+    if event.platform == teams::PLATFORM {
+        return act_teams(state, tenant, event).await;
+    }
+    let Some(zoom) = tenant.platform(PlatformKind::Zoom).cloned() else {
+        return failed(
+            "the tenant has no [tenants.zoom] table any more; the Zoom event was not processed",
+        );
+    };
     match event.event.as_str() {
         "meeting.created" | "meeting.updated" => match &event.object_id {
-            Some(id) => harden_meeting(state, tenant, event, id).await,
+            Some(id) => harden_meeting(state, tenant, &zoom, event, id).await,
             None => done("ignored: the event names no meeting id", None),
         },
         "meeting.deleted" => done("recorded", None),
         "user.settings_updated"
         | "group.lock_settings_updated"
-        | "account.lock_settings_updated" => recheck_tenant(state, tenant, event.received_at).await,
+        | "account.lock_settings_updated" => {
+            recheck_tenant(state, tenant, &zoom, event.received_at).await
+        }
         other => done(
             format!(
                 "ignored: chaperone does not act on `{other}`; remove it from the Zoom app's event subscription"
@@ -210,6 +254,93 @@ async fn act(state: &Arc<AppState>, tenant: &Arc<Tenant>, event: &WebhookEvent) 
             None,
         ),
     }
+}
+
+/// A stored Teams change notification.
+async fn act_teams(state: &Arc<AppState>, tenant: &Arc<Tenant>, event: &WebhookEvent) -> Outcome {
+    let Some(platform) = tenant.platform(PlatformKind::Teams).cloned() else {
+        return failed(
+            "the tenant has no [tenants.teams] table any more; the notification was not processed",
+        );
+    };
+    match TeamsEvent::parse(&event.event) {
+        Some(TeamsEvent::Changed(change)) if change == "deleted" => done("recorded", None),
+        Some(TeamsEvent::Changed(_)) => match &event.object_id {
+            Some(resource) => harden_meeting(state, tenant, &platform, event, resource).await,
+            None => done("ignored: the notification names no resource", None),
+        },
+        Some(TeamsEvent::Lifecycle(lifecycle)) => match &event.object_id {
+            Some(subscription) => {
+                teams_lifecycle(state, tenant, &platform, event, subscription, lifecycle).await
+            }
+            None => done("ignored: the notification names no subscription", None),
+        },
+        None => done(
+            format!("ignored: chaperone does not act on `{}`", event.event),
+            None,
+        ),
+    }
+}
+
+/// Renews or re-creates a subscription, and re-checks the tenant's Teams meetings when
+/// notifications may have been lost.
+async fn teams_lifecycle(
+    state: &Arc<AppState>,
+    tenant: &Arc<Tenant>,
+    platform: &Arc<dyn Platform>,
+    event: &WebhookEvent,
+    subscription: &str,
+    lifecycle: LifecycleEvent,
+) -> Outcome {
+    let Some(hook) = tenant.teams_notifications.as_ref() else {
+        return done(
+            "ignored: change notifications are no longer configured for this tenant",
+            None,
+        );
+    };
+    let retry = |e: &dyn std::fmt::Display| Outcome::Retry {
+        outcome: format!("could not act on the lifecycle event: {e}"),
+        after: backoff(event.attempts),
+    };
+    if lifecycle == LifecycleEvent::ReauthorizationRequired {
+        return match hook
+            .subscriptions
+            .on_lifecycle(&hook.platform, subscription, lifecycle, Utc::now())
+            .await
+        {
+            Ok(_) => done("renewed the subscription", None),
+            Err(e) => retry(&e),
+        };
+    }
+    // The lock first: waiting after re-subscribing would subscribe twice when the event is
+    // taken again.
+    let Ok(mut last) = tenant.whole_tenant.try_lock() else {
+        return Outcome::Wait {
+            outcome: "waiting for the tenant's running sweep".into(),
+            after: Duration::from_secs(2),
+        };
+    };
+    // `None` for a subscription this process did not make (a previous process's, before a
+    // restart): it was ours (the clientState matched), so its organizer is re-read all the same.
+    if let Err(e) = hook
+        .subscriptions
+        .on_lifecycle(&hook.platform, subscription, lifecycle, Utc::now())
+        .await
+    {
+        return retry(&e);
+    }
+    if let Some(at) = last.get(&PlatformKind::Teams)
+        && *at >= event.received_at
+    {
+        return done(
+            format!(
+                "covered by the Teams run that started at {}",
+                at.to_rfc3339()
+            ),
+            None,
+        );
+    }
+    recheck_locked(state, tenant, platform, &mut last).await
 }
 
 /// Options of a run a webhook asks for; `hosts`: hosts worked on at once (1 for one meeting, as
@@ -225,10 +356,12 @@ fn run_options(tenant: &Tenant, now: DateTime<Utc>, hosts: usize) -> RunOptions 
     }
 }
 
-/// Evaluates and fixes one meeting now.
+/// Evaluates and fixes one meeting now. `meeting_id`: a Zoom meeting id, or a Teams event
+/// resource (`Users/{id}/Events/{id}`) which the Teams adapter resolves to its online meeting.
 async fn harden_meeting(
     state: &Arc<AppState>,
     tenant: &Arc<Tenant>,
+    platform: &Arc<dyn Platform>,
     event: &WebhookEvent,
     meeting_id: &str,
 ) -> Outcome {
@@ -236,22 +369,27 @@ async fn harden_meeting(
         outcome: format!("{what}: {e}"),
         after: backoff(event.attempts),
     };
-    let session = match tenant.platform.fetch_session(meeting_id).await {
+    let session = match platform.fetch_session(meeting_id).await {
         Ok(Some(s)) => s,
-        Ok(None) => return done("gone: the meeting no longer exists", None),
+        Ok(None) => {
+            return done(
+                "gone: the meeting no longer exists (or the event is not an online meeting)",
+                None,
+            );
+        }
         Err(e) => return retry("could not read the meeting", &e),
     };
     if engine::select_profile(&tenant.profiles, &session).is_none() {
         return done("out of scope: no profile selects this meeting", None);
     }
-    let directory = match tenant.platform.directory().await {
+    let directory = match platform.directory().await {
         Ok(d) => d,
         Err(e) => return retry("could not read the user directory", &e),
     };
     let started = Instant::now();
     let report = match sweep::run_sessions(
         &tenant.id,
-        tenant.platform.clone(),
+        platform.clone(),
         tenant.profiles.clone(),
         state.store.clone(),
         run_options(tenant, Utc::now(), 1),
@@ -285,11 +423,12 @@ async fn harden_meeting(
     done(summary, Some(report.run_id))
 }
 
-/// Re-checks the whole tenant after a settings or lock change, unless a run that started after
-/// the event arrived already did.
+/// Re-checks one platform of the tenant after a settings or lock change, unless a run of it that
+/// started after the event arrived already did.
 async fn recheck_tenant(
     state: &Arc<AppState>,
     tenant: &Arc<Tenant>,
+    platform: &Arc<dyn Platform>,
     received_at: DateTime<Utc>,
 ) -> Outcome {
     let Ok(mut last) = tenant.whole_tenant.try_lock() else {
@@ -298,8 +437,8 @@ async fn recheck_tenant(
             after: Duration::from_secs(2),
         };
     };
-    if let Some(at) = *last
-        && at >= received_at
+    if let Some(at) = last.get(&platform.kind())
+        && *at >= received_at
     {
         return done(
             format!(
@@ -309,11 +448,21 @@ async fn recheck_tenant(
             None,
         );
     }
+    recheck_locked(state, tenant, platform, &mut last).await
+}
+
+/// A re-check of one platform of the tenant, with the `whole_tenant` lock held by the caller.
+async fn recheck_locked(
+    state: &Arc<AppState>,
+    tenant: &Arc<Tenant>,
+    platform: &Arc<dyn Platform>,
+    last: &mut BTreeMap<PlatformKind, DateTime<Utc>>,
+) -> Outcome {
     let now = Utc::now();
     let started = Instant::now();
     match sweep::run(
         &tenant.id,
-        tenant.platform.clone(),
+        platform.clone(),
         tenant.profiles.clone(),
         state.store.clone(),
         run_options(tenant, now, super::SWEEP_HOST_CONCURRENCY),
@@ -321,7 +470,7 @@ async fn recheck_tenant(
     .await
     {
         Ok(report) => {
-            *last = Some(now);
+            last.insert(platform.kind(), now);
             metrics::run_finished(&report, started.elapsed());
             done(
                 format!("re-checked the tenant: {}", summary(&report)),

@@ -6,4 +6,5 @@ mod health;
 mod helpers;
 mod queue;
 mod restart;
+mod teams;
 mod webhooks;

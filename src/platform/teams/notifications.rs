@@ -12,10 +12,12 @@
 //! - lifecycle events: `reauthorizationRequired` (renew), `subscriptionRemoved` (create again),
 //!   `missed` (notifications were lost: re-read the mailbox).
 //!
-//! How it is wired (docs/teams.md): the server nests [`routes`] at its public notification URL
-//! (for example `/webhooks/teams/{tenant}`), gives it a [`NotificationSink`] that turns a changed
-//! event into `platform.fetch_session(resource)` + `sweep::run_sessions`, and calls
-//! [`Subscriptions::maintain`] on a timer (hourly is plenty).
+//! How it is wired (docs/teams.md §6): `chaperone serve` nests [`routes`] at
+//! `/webhooks/teams/{tenant}`, with a [`NotificationSink`] that stores each genuine item in the
+//! webhook event table before Graph gets its 202; a worker then turns a changed event into
+//! `platform.fetch_session(resource)` + `sweep::run_sessions`, and a lifecycle event into
+//! [`Subscriptions::on_lifecycle`]. A task calls [`Subscriptions::maintain`] at start-up and
+//! hourly.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -154,7 +156,17 @@ struct RawNotification {
 #[derive(Deserialize)]
 struct RawCollection {
     #[serde(default)]
-    value: Vec<RawNotification>,
+    value: Vec<serde_json::Value>,
+}
+
+/// One genuine item of a delivery: what it says, and the item as Graph sent it with its
+/// `clientState` taken out (so a sink may store or hash it without keeping the secret). Graph
+/// puts the event's `@odata.etag` in `resourceData`, so two changes of one event differ here
+/// while a redelivery of the same change is byte-for-byte the same.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivered {
+    pub notification: Notification,
+    pub item: serde_json::Value,
 }
 
 /// Compares two secrets in constant time (for equal lengths; a length difference is not secret:
@@ -167,40 +179,68 @@ pub fn client_state_matches(expected: &SecretString, got: Option<&str>) -> bool 
 
 /// Parses a notification collection and keeps the items whose `clientState` matches; the rest
 /// are dropped (Graph's advice: discard, they did not come from our subscription). Returns the
-/// kept items and how many were dropped.
-pub fn parse_notifications(
+/// kept items, each with its raw item (without `clientState`), and how many were dropped.
+pub fn parse_delivery(
     body: &[u8],
     client_state: &SecretString,
-) -> Result<(Vec<Notification>, usize), PlatformError> {
+) -> Result<(Vec<Delivered>, usize), PlatformError> {
     let raw: RawCollection = decode_json(PlatformKind::Teams, "(change notification)", body)?;
     let mut kept = Vec::new();
     let mut dropped = 0;
-    for n in raw.value {
+    for mut item in raw.value {
+        let Ok(n) = serde_json::from_value::<RawNotification>(item.clone()) else {
+            dropped += 1;
+            continue;
+        };
         if !client_state_matches(client_state, n.client_state.as_deref()) {
             dropped += 1;
             continue;
         }
-        match (n.lifecycle_event, n.resource, n.change_type) {
-            (Some(event), _, _) => kept.push(Notification::Lifecycle {
+        if let Some(object) = item.as_object_mut() {
+            object.remove("clientState");
+        }
+        let notification = match (n.lifecycle_event, n.resource, n.change_type) {
+            (Some(event), _, _) => Notification::Lifecycle {
                 subscription_id: n.subscription_id,
                 event,
-            }),
-            (None, Some(resource), Some(change_type)) => kept.push(Notification::Changed {
+            },
+            (None, Some(resource), Some(change_type)) => Notification::Changed {
                 subscription_id: n.subscription_id,
                 change_type,
                 resource,
-            }),
-            _ => dropped += 1,
-        }
+            },
+            _ => {
+                dropped += 1;
+                continue;
+            }
+        };
+        kept.push(Delivered { notification, item });
     }
     Ok((kept, dropped))
 }
 
-/// What the server does with notifications; called off the request path (Graph wants an answer
-/// within 3 s, §1.5).
+/// [`parse_delivery`] without the raw items.
+pub fn parse_notifications(
+    body: &[u8],
+    client_state: &SecretString,
+) -> Result<(Vec<Notification>, usize), PlatformError> {
+    let (kept, dropped) = parse_delivery(body, client_state)?;
+    Ok((kept.into_iter().map(|d| d.notification).collect(), dropped))
+}
+
+/// A sink could not keep a delivery; Graph is answered 503 and delivers it again later.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the change notifications could not be kept ({0}); Graph will deliver them again")]
+pub struct SinkError(pub String);
+
+/// What the server does with notifications. [`NotificationSink::accept`] runs on the request
+/// path, before Graph gets its answer, so a sink that stores the items there loses nothing if
+/// the process dies after the 202. It must be quick (Graph wants 2xx within 3 s, §1.5): store,
+/// do not process.
 #[async_trait]
 pub trait NotificationSink: Send + Sync {
-    async fn notified(&self, notification: Notification);
+    /// Takes the genuine items of one delivery. `Err` answers 503 so Graph delivers again.
+    async fn accept(&self, items: Vec<Delivered>) -> Result<(), SinkError>;
 }
 
 struct Hook {
@@ -209,7 +249,9 @@ struct Hook {
 }
 
 /// The webhook endpoint: `POST /` answers Graph's validation request (echo of `validationToken`)
-/// and accepts notification collections (202, processed in the background).
+/// and accepts notification collections: 202 once the sink has taken the genuine items, 403 when
+/// none is genuine (wrong `clientState`), 503 when the sink could not keep them, 400 for a body
+/// that is not a collection.
 pub fn routes(client_state: SecretString, sink: Arc<dyn NotificationSink>) -> Router {
     Router::new()
         .route("/", post(receive))
@@ -230,7 +272,7 @@ async fn receive(
         )
             .into_response();
     }
-    match parse_notifications(&body, &hook.client_state) {
+    match parse_delivery(&body, &hook.client_state) {
         Ok((items, dropped)) => {
             if dropped > 0 {
                 tracing::warn!(
@@ -239,11 +281,22 @@ async fn receive(
                     "dropped change notifications whose clientState did not match"
                 );
             }
-            for n in items {
-                let sink = hook.sink.clone();
-                tokio::spawn(async move { sink.notified(n).await });
+            if items.is_empty() {
+                // Every item forged (or a client state rotated under a live subscription):
+                // refused, so it shows as a failure on the sender's side. Nothing is kept.
+                return if dropped > 0 {
+                    StatusCode::FORBIDDEN.into_response()
+                } else {
+                    StatusCode::ACCEPTED.into_response()
+                };
             }
-            StatusCode::ACCEPTED.into_response()
+            match hook.sink.accept(items).await {
+                Ok(()) => StatusCode::ACCEPTED.into_response(),
+                Err(e) => {
+                    tracing::error!(error = %e, platform = "teams", "change notifications not kept");
+                    StatusCode::SERVICE_UNAVAILABLE.into_response()
+                }
+            }
         }
         Err(e) => {
             tracing::warn!(error = %e, platform = "teams", "unreadable change notification");
@@ -484,6 +537,26 @@ mod tests {
             ]
         );
         assert!(parse_notifications(b"{\"value\": [", &secret()).is_err());
+    }
+
+    #[test]
+    fn a_delivered_item_keeps_everything_but_the_client_state() {
+        let body = json!({"value": [
+            {"subscriptionId": "s1", "clientState": "riverside-4c1f-state", "changeType": "updated",
+             "resource": "Users/u1/Events/AAMk1",
+             "resourceData": {"@odata.etag": "W/\"1\"", "id": "AAMk1"}},
+            {"subscriptionId": "s1", "clientState": "riverside-4c1f-state"}
+        ]});
+        let (kept, dropped) =
+            parse_delivery(body.to_string().as_bytes(), &secret()).expect("parses");
+        assert_eq!(
+            dropped, 1,
+            "an item that is neither a change nor a lifecycle event"
+        );
+        assert_eq!(kept.len(), 1);
+        assert!(kept[0].item.get("clientState").is_none());
+        assert_eq!(kept[0].item["resourceData"]["@odata.etag"], "W/\"1\"");
+        assert!(!kept[0].item.to_string().contains("riverside-4c1f-state"));
     }
 
     #[test]
