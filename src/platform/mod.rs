@@ -3,7 +3,9 @@
 //! safeguarding decisions: those belong to the engine.
 
 pub(crate) mod http_util;
+mod tasks;
 pub mod teams;
+mod token;
 pub mod zoom;
 
 use std::time::Duration;

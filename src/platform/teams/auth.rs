@@ -24,12 +24,10 @@ use base64::Engine as _;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
-use tokio::sync::Mutex;
-use tokio::time::Instant;
 
 use super::models::{TokenError, TokenResponse};
 use crate::platform::PlatformError;
-use crate::platform::http_util::needs_refresh;
+use crate::platform::token::TokenSlot;
 use crate::session::PlatformKind;
 
 /// How long before expiry a token is replaced.
@@ -110,17 +108,7 @@ fn install_jwt_provider() {
     });
 }
 
-struct Cached {
-    token: SecretString,
-    expires_at: Instant,
-    generation: u64,
-}
-
-/// A token handed to one request, with the generation to name when Graph refuses it.
-pub(crate) struct Token {
-    pub secret: SecretString,
-    pub generation: u64,
-}
+pub(crate) use crate::platform::token::Token;
 
 /// One tenant's app registration and its current Graph token.
 pub(crate) struct TokenCache {
@@ -128,8 +116,7 @@ pub(crate) struct TokenCache {
     client_id: String,
     scope: String,
     credential: Credential,
-    state: Mutex<Option<Cached>>,
-    fetches: std::sync::atomic::AtomicU64,
+    slot: TokenSlot,
 }
 
 impl std::fmt::Debug for TokenCache {
@@ -160,50 +147,23 @@ impl TokenCache {
             client_id: client_id.to_string(),
             scope: scope.to_string(),
             credential,
-            state: Mutex::new(None),
-            fetches: std::sync::atomic::AtomicU64::new(0),
+            slot: TokenSlot::new(REFRESH_MARGIN),
         }
     }
 
     /// Tokens fetched so far (for tests).
     pub(crate) fn fetches(&self) -> u64 {
-        self.fetches.load(std::sync::atomic::Ordering::Relaxed)
+        self.slot.fetches()
     }
 
     /// A token valid for at least [`REFRESH_MARGIN`], fetched when needed.
     pub(crate) async fn token(&self, http: &reqwest::Client) -> Result<Token, PlatformError> {
-        let mut state = self.state.lock().await;
-        if let Some(c) = state.as_ref()
-            && !needs_refresh(c.expires_at, Instant::now(), REFRESH_MARGIN)
-        {
-            return Ok(Token {
-                secret: c.token.clone(),
-                generation: c.generation,
-            });
-        }
-        let generation = state.as_ref().map_or(1, |c| c.generation + 1);
-        let (token, lifetime) = self.fetch(http).await?;
-        self.fetches
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        *state = Some(Cached {
-            token: token.clone(),
-            expires_at: Instant::now() + lifetime,
-            generation,
-        });
-        Ok(Token {
-            secret: token,
-            generation,
-        })
+        self.slot.get(|| self.fetch(http)).await
     }
 
     /// Forgets the token of `generation` after Graph answered 401 to it; a newer one is kept.
     pub(crate) async fn invalidate(&self, generation: u64) {
-        let mut state = self.state.lock().await;
-        if let Some(c) = state.as_mut()
-            && c.generation == generation
-        {
-            c.expires_at = Instant::now();
-        }
+        self.slot.invalidate(generation).await;
     }
 
     /// The signed client assertion (see the module docs).

@@ -38,7 +38,6 @@ use chrono::Utc;
 use reqwest::Method;
 use secrecy::SecretString;
 use serde::Deserialize;
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
@@ -233,7 +232,6 @@ struct Inner {
     http: Http,
     staff_group_id: String,
     directory: Mutex<DirectoryCache>,
-    concurrency: Arc<Semaphore>,
 }
 
 fn read_key(
@@ -331,7 +329,6 @@ impl TeamsPlatform {
                 http,
                 staff_group_id: settings.staff_group_id.clone(),
                 directory: Mutex::new(DirectoryCache::default()),
-                concurrency: Arc::new(Semaphore::new(CONCURRENCY)),
             }),
         })
     }
@@ -581,31 +578,7 @@ where
     F: Fn(Arc<Inner>, I) -> Fut,
     Fut: std::future::Future<Output = T> + Send + 'static,
 {
-    let mut set = JoinSet::new();
-    let n = items.len();
-    for (i, item) in items.into_iter().enumerate() {
-        let sem = inner.concurrency.clone();
-        let fut = f(inner.clone(), item);
-        set.spawn(
-            async move {
-                let _permit = sem.acquire_owned().await.ok();
-                (i, fut.await)
-            }
-            .in_current_span(),
-        );
-    }
-    let mut out: Vec<Option<T>> = (0..n).map(|_| None).collect();
-    while let Some(joined) = set.join_next().await {
-        match joined {
-            Ok((i, v)) => {
-                if let Some(slot) = out.get_mut(i) {
-                    *slot = Some(v);
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "a Teams task panicked or was cancelled"),
-        }
-    }
-    out.into_iter().flatten().collect()
+    crate::platform::tasks::for_each_bounded(inner, CONCURRENCY, "Teams", items, f).await
 }
 
 /// The meetings one organizer organises in the window, one entry per join URL.

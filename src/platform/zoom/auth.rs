@@ -13,8 +13,6 @@
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::Mutex;
-use tokio::time::Instant;
 
 use super::models::{TokenError, TokenResponse};
 use crate::platform::PlatformError;
@@ -26,14 +24,7 @@ pub(crate) const REFRESH_MARGIN: Duration = Duration::from_secs(60);
 /// Token lifetime when Zoom does not say (zoom.md §4.1: 3600 s). ASSUMPTION for a missing field.
 const DEFAULT_LIFETIME_SECS: u64 = 3600;
 
-use crate::platform::http_util::needs_refresh;
-
-struct Cached {
-    token: SecretString,
-    expires_at: Instant,
-    /// Bumped on every fetch, so a 401 only discards the token it was sent with.
-    generation: u64,
-}
+use crate::platform::token::TokenSlot;
 
 /// The tenant's credentials and its current access token.
 pub(crate) struct TokenCache {
@@ -41,24 +32,12 @@ pub(crate) struct TokenCache {
     account_id: String,
     client_id: String,
     secret: SecretString,
-    state: Mutex<Option<Cached>>,
-    fetches: std::sync::atomic::AtomicU64,
+    slot: TokenSlot,
 }
 
 impl std::fmt::Debug for TokenCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let cached = match self.state.try_lock() {
-            Ok(guard) => match guard.as_ref() {
-                Some(c) => format!(
-                    "token [redacted], expires in {}s",
-                    c.expires_at
-                        .saturating_duration_since(Instant::now())
-                        .as_secs()
-                ),
-                None => "no token".into(),
-            },
-            Err(_) => "busy".into(),
-        };
+        let cached = self.slot.describe();
         f.debug_struct("TokenCache")
             .field("token_url", &self.token_url)
             .field("account_id", &self.account_id)
@@ -69,11 +48,7 @@ impl std::fmt::Debug for TokenCache {
     }
 }
 
-/// A token handed to one request, with the generation to name when Zoom refuses it.
-pub(crate) struct Token {
-    pub secret: SecretString,
-    pub generation: u64,
-}
+pub(crate) use crate::platform::token::Token;
 
 impl TokenCache {
     pub(crate) fn new(
@@ -87,52 +62,24 @@ impl TokenCache {
             account_id: account_id.to_string(),
             client_id: client_id.to_string(),
             secret,
-            state: Mutex::new(None),
-            fetches: std::sync::atomic::AtomicU64::new(0),
+            slot: TokenSlot::new(REFRESH_MARGIN),
         }
     }
 
     /// How many tokens this cache has fetched (for tests).
     pub(crate) fn fetches(&self) -> u64 {
-        self.fetches.load(std::sync::atomic::Ordering::Relaxed)
+        self.slot.fetches()
     }
 
     /// A token valid for at least [`REFRESH_MARGIN`], fetched when needed.
     pub(crate) async fn token(&self, http: &reqwest::Client) -> Result<Token, PlatformError> {
-        let mut state = self.state.lock().await;
-        if let Some(c) = state.as_ref()
-            && !needs_refresh(c.expires_at, Instant::now(), REFRESH_MARGIN)
-        {
-            return Ok(Token {
-                secret: c.token.clone(),
-                generation: c.generation,
-            });
-        }
-        let generation = state.as_ref().map_or(1, |c| c.generation + 1);
-        let (token, lifetime) = self.fetch(http).await?;
-        self.fetches
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        *state = Some(Cached {
-            token: token.clone(),
-            expires_at: Instant::now() + lifetime,
-            generation,
-        });
-        Ok(Token {
-            secret: token,
-            generation,
-        })
+        self.slot.get(|| self.fetch(http)).await
     }
 
     /// Forgets the token of `generation` after Zoom answered 401 to it (revoked, or the app was
     /// deactivated). A newer token fetched meanwhile by another request is kept.
     pub(crate) async fn invalidate(&self, generation: u64) {
-        let mut state = self.state.lock().await;
-        if let Some(c) = state.as_mut()
-            && c.generation == generation
-        {
-            // Keep the generation counter, drop the token.
-            c.expires_at = Instant::now();
-        }
+        self.slot.invalidate(generation).await;
     }
 
     async fn fetch(
@@ -226,6 +173,8 @@ impl TokenCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::platform::http_util::needs_refresh;
+    use tokio::time::Instant;
 
     #[test]
     fn a_token_is_replaced_sixty_seconds_before_it_expires() {

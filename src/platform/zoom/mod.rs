@@ -23,8 +23,6 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chrono::{NaiveDate, Utc};
 use secrecy::SecretString;
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use self::auth::TokenCache;
@@ -588,35 +586,7 @@ where
     F: Fn(Arc<Inner>, I) -> Fut,
     Fut: std::future::Future<Output = T> + Send + 'static,
 {
-    let mut set = JoinSet::new();
-    let n = items.len();
-    // One bound per call, not one for the adapter: collect reads meetings (LIGHT) and host
-    // settings (MEDIUM) at once, and requests queued behind one label's limiter must not hold
-    // the places the other label needs.
-    let places = Arc::new(Semaphore::new(CONCURRENCY));
-    for (i, item) in items.into_iter().enumerate() {
-        let sem = places.clone();
-        let fut = f(inner.clone(), item);
-        set.spawn(
-            async move {
-                let _permit = sem.acquire_owned().await.ok();
-                (i, fut.await)
-            }
-            .in_current_span(),
-        );
-    }
-    let mut out: Vec<Option<T>> = (0..n).map(|_| None).collect();
-    while let Some(joined) = set.join_next().await {
-        match joined {
-            Ok((i, v)) => {
-                if let Some(slot) = out.get_mut(i) {
-                    *slot = Some(v);
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "a Zoom task panicked or was cancelled"),
-        }
-    }
-    out.into_iter().flatten().collect()
+    crate::platform::tasks::for_each_bounded(inner, CONCURRENCY, "Zoom", items, f).await
 }
 
 #[async_trait]
