@@ -59,3 +59,20 @@ pub(crate) fn decode_json<T: DeserializeOwned>(
         message: format!("at `{}`: {}", e.path(), e.inner()),
     })
 }
+
+/// The one reqwest client an adapter uses: its timeout and chaperone's user agent.
+pub(crate) fn http_client(
+    platform: PlatformKind,
+    base: &str,
+    timeout: std::time::Duration,
+) -> Result<reqwest::Client, PlatformError> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .user_agent(concat!("chaperone/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| PlatformError::Transport {
+            platform,
+            path: base.to_string(),
+            message: format!("could not build the HTTP client: {e}"),
+        })
+}

@@ -160,15 +160,7 @@ impl Http {
         per_mailbox: usize,
         timeout: Duration,
     ) -> Result<Http, PlatformError> {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .user_agent(concat!("chaperone/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| PlatformError::Transport {
-                platform: PlatformKind::Teams,
-                path: base.to_string(),
-                message: format!("could not build the HTTP client: {e}"),
-            })?;
+        let client = crate::platform::http_util::http_client(PlatformKind::Teams, base, timeout)?;
         let rate = NonZeroU32::new(requests_per_second).unwrap_or(NonZeroU32::MIN);
         Ok(Http {
             client,

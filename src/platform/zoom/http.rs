@@ -218,15 +218,7 @@ impl Http {
         medium_per_second: u32,
         timeout: Duration,
     ) -> Result<Http, PlatformError> {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .user_agent(concat!("chaperone/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| PlatformError::Transport {
-                platform: PlatformKind::Zoom,
-                path: base.to_string(),
-                message: format!("could not build the HTTP client: {e}"),
-            })?;
+        let client = crate::platform::http_util::http_client(PlatformKind::Zoom, base, timeout)?;
         Ok(Http {
             client,
             base: base.trim_end_matches('/').to_string(),
