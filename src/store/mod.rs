@@ -225,6 +225,27 @@ macro_rules! on_backend {
     };
 }
 
+/// Inside [`on_backend!`]: opens a write transaction and locks the run's row, giving the
+/// transaction and the run's tenant, or returns the error for a run that is unknown or finished.
+/// Every write to a run starts this way, so a finished run can never be written to.
+macro_rules! begin_run_write {
+    ($pool:ident, $dialect:ident, $id:expr, $run_id:expr, $action:expr) => {{
+        let mut tx = $pool
+            .begin_with($dialect.begin_write)
+            .await
+            .map_err(db($action))?;
+        let tenant = open_run_tenant(
+            sqlx::query($dialect.run_state_for_write)
+                .bind($id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db($action))?,
+            $run_id,
+        )?;
+        (tx, tenant)
+    }};
+}
+
 /// Starts a bulk statement whose database type is the pool's.
 fn builder<DB: Database>(_pool: &sqlx::Pool<DB>, init: &str) -> QueryBuilder<DB>
 where
@@ -559,18 +580,7 @@ impl Store {
         let session_events = events::session_recorded(session, at);
         const ACTION: &str = "recording a session";
         on_backend!(self, |pool, dialect| {
-            let mut tx = pool
-                .begin_with(dialect.begin_write)
-                .await
-                .map_err(db(ACTION))?;
-            let tenant = open_run_tenant(
-                sqlx::query(dialect.run_state_for_write)
-                    .bind(id)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db(ACTION))?,
-                run_id,
-            )?;
+            let (mut tx, tenant) = begin_run_write!(pool, dialect, id, run_id, ACTION);
             let inserted = sqlx::query(
                 "INSERT INTO run_sessions (run_id, platform, session_id, topic, host_email, \
                  start_at, profile, join_link_changed, recorded_at) \
@@ -666,18 +676,7 @@ impl Store {
             .collect();
         const ACTION: &str = "recording collect failures";
         on_backend!(self, |pool, dialect| {
-            let mut tx = pool
-                .begin_with(dialect.begin_write)
-                .await
-                .map_err(db(ACTION))?;
-            let tenant = open_run_tenant(
-                sqlx::query(dialect.run_state_for_write)
-                    .bind(id)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db(ACTION))?,
-                run_id,
-            )?;
+            let (mut tx, tenant) = begin_run_write!(pool, dialect, id, run_id, ACTION);
             let mut insert = builder(
                 pool,
                 "INSERT INTO collect_failures (run_id, what, host_email, error) ",
@@ -710,18 +709,7 @@ impl Store {
         let at = Ts::new(finished_at);
         const ACTION: &str = "finishing a run";
         on_backend!(self, |pool, dialect| {
-            let mut tx = pool
-                .begin_with(dialect.begin_write)
-                .await
-                .map_err(db(ACTION))?;
-            let tenant = open_run_tenant(
-                sqlx::query(dialect.run_state_for_write)
-                    .bind(id)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db(ACTION))?,
-                run_id,
-            )?;
+            let (mut tx, tenant) = begin_run_write!(pool, dialect, id, run_id, ACTION);
             let row = sqlx::query(
                 "SELECT (SELECT COUNT(*) FROM run_sessions WHERE run_id = $1) AS sessions, \
                         (SELECT COUNT(*) FROM collect_failures WHERE run_id = $1) AS failures",
