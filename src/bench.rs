@@ -18,20 +18,24 @@ use serde::Deserialize;
 
 use crate::app;
 use crate::platform::Window;
-use crate::report::{RunKind, RunReport};
+use crate::report::RunKind;
 use crate::settings::Settings;
 use crate::store::Store;
-use crate::sweep::{self, RunOptions};
+use crate::sweep::{self, RunOptions, RunOutcome};
 
 /// What to benchmark.
 #[derive(Debug, Clone)]
 pub struct BenchArgs {
     pub hosts: usize,
     pub meetings_per_host: usize,
-    /// `pro` (Light 30/s, Medium 20/s) or `business` (80/s, 60/s).
+    /// `pro` (Light 30/s, Medium 20/s), `business` (80/s, 60/s), or `unlimited` (no rate limit:
+    /// for profiling chaperone's own CPU and memory quickly; no floor is reported).
     pub plan: String,
     pub kind: RunKind,
 }
+
+/// chaperone's own pace under `--plan unlimited`: high enough never to hold a request back.
+const UNLIMITED_PER_SECOND: u32 = 1_000_000;
 
 /// The simulator's counters, as served at `GET /_sim/stats`.
 #[derive(Debug, Deserialize)]
@@ -49,7 +53,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<i32> {
     let (light, medium) = match args.plan.as_str() {
         "pro" => (30u32, 20u32),
         "business" => (80, 60),
-        other => bail!("unknown plan `{other}`: use `pro` or `business`"),
+        "unlimited" => (UNLIMITED_PER_SECOND, UNLIMITED_PER_SECOND),
+        other => bail!("unknown plan `{other}`: use `pro`, `business` or `unlimited`"),
     };
     let work = std::env::temp_dir().join(format!("chaperone-bench-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&work)
@@ -101,7 +106,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<i32> {
     let cpu_before = cpu_seconds();
     let started = Instant::now();
     let now = Utc::now();
-    let report = sweep::run(
+    // The scheduled sweep's path: sessions are recorded as they are done and only counted here.
+    let outcome = sweep::run_unattended(
         &tenant.id,
         platform,
         profiles,
@@ -117,6 +123,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<i32> {
             progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
             host_concurrency: 64,
         },
+        sweep::Keep::Counts,
     )
     .await?;
     let wall = started.elapsed().as_secs_f64();
@@ -128,7 +135,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<i32> {
         .await
         .context("could not decode the simulator's counters")?;
     let _ = child.kill().await;
-    print_figures(&args, light, medium, &report, &stats, wall, cpu);
+    print_figures(&args, light, medium, &outcome, &stats, wall, cpu);
     let _ = std::fs::remove_dir_all(&work);
     Ok(0)
 }
@@ -167,20 +174,17 @@ fn print_figures(
     args: &BenchArgs,
     light: u32,
     medium: u32,
-    report: &RunReport,
+    outcome: &RunOutcome,
     stats: &SimStats,
     wall: f64,
     cpu: Option<f64>,
 ) {
-    let sessions = report.sessions.len().max(1);
+    let report = &outcome.report;
+    let sessions = outcome.tally.sessions.max(1);
     let light_calls = stats.by_category.get("Light").copied().unwrap_or(0);
     let medium_calls = stats.by_category.get("Medium").copied().unwrap_or(0);
     let calls = light_calls + medium_calls;
-    let changed = report
-        .sessions
-        .iter()
-        .filter(|s| !s.changes.is_empty())
-        .count();
+    let changed = outcome.tally.changed_sessions;
     let hosts = args.hosts;
     let host_writes = stats
         .requests
@@ -225,10 +229,14 @@ fn print_figures(
         "  requests over the limit     {over_limit} (429s), daily-limit 429s {}",
         stats.daily_limited
     );
-    println!(
-        "  wall time                   {wall:.1} s; floor {floor:.1} s; {:+.1}% over the floor",
-        (wall / floor.max(0.001) - 1.0) * 100.0
-    );
+    if args.plan == "unlimited" {
+        println!("  wall time                   {wall:.1} s (no rate limit: no floor)");
+    } else {
+        println!(
+            "  wall time                   {wall:.1} s; floor {floor:.1} s; {:+.1}% over the floor",
+            (wall / floor.max(0.001) - 1.0) * 100.0
+        );
+    }
     match cpu {
         Some(c) => println!(
             "  chaperone CPU               {c:.2} s ({:.1}% of wall time)",

@@ -18,9 +18,11 @@ use tracing::{Instrument, info, info_span, warn};
 use crate::control::{Control, Scope, Status};
 use crate::engine::{self, Context};
 use crate::notify;
-use crate::platform::{Change, Collected, Directory, Platform, PlatformError, Window};
+use crate::platform::{
+    Change, CollectFailure, CollectStream, Collected, Directory, Platform, PlatformError, Window,
+};
 use crate::profile::Profile;
-use crate::report::{Finding, RunKind, RunReport, SCHEMA_VERSION, SessionReport};
+use crate::report::{Finding, RunKind, RunReport, RunTally, SCHEMA_VERSION, SessionReport};
 use crate::session::{Reading, Session};
 use crate::store::{Store, StoreError};
 
@@ -47,7 +49,38 @@ pub enum RunError {
     Store(#[from] StoreError),
 }
 
-/// Runs check or sweep for one tenant and returns what it found and did.
+/// Which sessions' reports a run keeps in memory for its caller. Every session is recorded in
+/// the store either way, and counted in the run's [`RunTally`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Every session (a report printed at the end of a `check` or `sweep` command).
+    Every,
+    /// None: the counts are enough (a re-check asked for by a webhook).
+    Counts,
+    /// Only sessions with something still open that start by this instant (what the admin
+    /// summary lists as at risk): an unattended sweep of a large account stays small in memory.
+    OpenStartingBy(DateTime<Utc>),
+}
+
+impl Keep {
+    fn keeps(self, session: &SessionReport) -> bool {
+        match self {
+            Keep::Every => true,
+            Keep::Counts => false,
+            Keep::OpenStartingBy(by) => session.start.is_some_and(|s| s <= by) && session.is_open(),
+        }
+    }
+}
+
+/// What a run found and did: the report (its `sessions` are those the run's [`Keep`] kept) and
+/// the counts over every session.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub report: RunReport,
+    pub tally: RunTally,
+}
+
+/// Runs check or sweep for one tenant and returns what it found and did, every session included.
 pub async fn run(
     tenant: &str,
     platform: Arc<dyn Platform>,
@@ -55,7 +88,23 @@ pub async fn run(
     store: Store,
     opts: RunOptions,
 ) -> Result<RunReport, RunError> {
-    execute(tenant, platform, profiles, store, opts, None).await
+    execute(tenant, platform, profiles, store, opts, None, Keep::Every)
+        .await
+        .map(|o| o.report)
+}
+
+/// Runs check or sweep keeping in memory only the sessions `keep` asks for: the scheduled sweep
+/// and the benchmark, where an account may have tens of thousands of sessions. Sessions are
+/// collected, judged and fixed host by host as they are read.
+pub async fn run_unattended(
+    tenant: &str,
+    platform: Arc<dyn Platform>,
+    profiles: Arc<Vec<Profile>>,
+    store: Store,
+    opts: RunOptions,
+    keep: Keep,
+) -> Result<RunOutcome, RunError> {
+    execute(tenant, platform, profiles, store, opts, None, keep).await
 }
 
 /// Runs check or sweep on sessions already read (a webhook's session) instead of collecting:
@@ -74,7 +123,17 @@ pub async fn run_sessions(
         failures: Vec::new(),
         directory,
     };
-    execute(tenant, platform, profiles, store, opts, Some(given)).await
+    execute(
+        tenant,
+        platform,
+        profiles,
+        store,
+        opts,
+        Some(given),
+        Keep::Every,
+    )
+    .await
+    .map(|o| o.report)
 }
 
 async fn execute(
@@ -84,7 +143,8 @@ async fn execute(
     store: Store,
     opts: RunOptions,
     given: Option<Collected>,
-) -> Result<RunReport, RunError> {
+    keep: Keep,
+) -> Result<RunOutcome, RunError> {
     let dry_run = opts.dry_run || opts.kind == RunKind::Check;
     // The store keeps microseconds (PostgreSQL's precision); keep the report identical to what
     // `report --run` loads back.
@@ -94,103 +154,135 @@ async fn execute(
         .await?;
     let span = info_span!("run", tenant, platform = %platform.kind(), run_id = %run_id, kind = opts.kind.name());
     async move {
-        let mut report = RunReport {
-            schema_version: SCHEMA_VERSION,
-            run_id: run_id.clone(),
-            tenant: tenant.to_string(),
-            kind: opts.kind,
-            dry_run,
-            started_at,
-            finished_at: None,
-            sessions: Vec::new(),
-            failures: Vec::new(),
+        let mut outcome = RunOutcome {
+            report: RunReport {
+                schema_version: SCHEMA_VERSION,
+                run_id: run_id.clone(),
+                tenant: tenant.to_string(),
+                kind: opts.kind,
+                dry_run,
+                started_at,
+                finished_at: None,
+                sessions: Vec::new(),
+                failures: Vec::new(),
+            },
+            tally: RunTally::default(),
         };
-        let collected = match given {
-            Some(c) => Ok(c),
-            None => platform.collect(&opts.window).await,
+        let stream = match given {
+            Some(c) => Ok(CollectStream::from_collected(c)),
+            None => platform.collect_stream(&opts.window).await,
         };
-        let collected = match collected {
-            Ok(c) => c,
+        let mut stream = match stream {
+            Ok(s) => s,
             Err(e) => {
                 warn!(error = %e, "could not collect sessions");
-                report.failures.push(crate::platform::CollectFailure {
+                let failure = CollectFailure {
                     what: format!("sessions on {}", platform.kind()),
                     host_email: None,
                     error: e.to_string(),
-                });
-                store.record_failures(&run_id, &report.failures).await?;
+                };
+                store.record_failures(&run_id, std::slice::from_ref(&failure)).await?;
+                outcome.report.failures.push(failure);
                 let finished = Utc::now().trunc_subsecs(6).max(started_at);
                 store.finish_run(&run_id, finished).await?;
-                report.finished_at = Some(finished);
-                return Ok(report);
+                outcome.report.finished_at = Some(finished);
+                return Ok(outcome);
             }
         };
-        report.failures = collected.failures.clone();
-        store.record_failures(&run_id, &report.failures).await?;
 
-        // Group in-scope sessions by host, keeping the platform's order within a host.
-        let mut by_host: BTreeMap<String, Vec<(Session, usize)>> = BTreeMap::new();
-        let mut in_scope = 0usize;
-        for session in collected.sessions {
-            if let Some(chosen) = engine::select_profile(&profiles, &session)
-                && let Some(idx) = profiles.iter().position(|p| std::ptr::eq(p, chosen))
-            {
-                in_scope += 1;
-                by_host
-                    .entry(session.host.id.clone())
-                    .or_default()
-                    .push((session, idx));
-            }
-        }
-        info!(sessions = in_scope, hosts = by_host.len(), "collected");
-
-        let progress = progress_bar(opts.progress, in_scope as u64);
+        let progress = progress_bar(opts.progress);
         let shared = Arc::new(Shared {
             platform,
             profiles,
             store,
             tenant: tenant.to_string(),
             run_id: run_id.clone(),
-            directory: collected.directory,
+            directory: std::mem::take(&mut stream.directory),
             now: opts.now,
             dry_run,
             changed_per_profile: Mutex::new(HashMap::new()),
             progress: progress.clone(),
         });
-        let limit = Arc::new(Semaphore::new(opts.host_concurrency.max(1)));
+        // Each host's sessions are judged and fixed as soon as the host is read. A host waits
+        // for a place before it is started, so the collect is held back while `host_concurrency`
+        // hosts are being fixed, and memory stays bounded by the hosts in flight.
+        let places = Arc::new(Semaphore::new(opts.host_concurrency.max(1)));
         let mut tasks = JoinSet::new();
-        for (_, sessions) in by_host {
-            let shared = shared.clone();
-            let limit = limit.clone();
-            tasks.spawn(async move {
-                let _permit = limit.acquire_owned().await;
-                shared.run_host(sessions).await
-            });
-        }
-        while let Some(joined) = tasks.join_next().await {
-            match joined {
-                Ok(Ok(mut sessions)) => report.sessions.append(&mut sessions),
-                Ok(Err(e)) => return Err(e),
-                Err(e) => warn!(error = %e, "a host's task failed"),
+        let mut hosts = 0usize;
+        while let Some(batch) = stream.hosts.recv().await {
+            let sessions = match batch {
+                Ok(sessions) => sessions,
+                Err(failure) => {
+                    shared.store.record_failures(&run_id, std::slice::from_ref(&failure)).await?;
+                    outcome.report.failures.push(failure);
+                    continue;
+                }
+            };
+            for (_, in_scope) in shared.in_scope_by_host(sessions) {
+                hosts += 1;
+                progress.inc_length(in_scope.len() as u64);
+                let Ok(place) = places.clone().acquire_owned().await else {
+                    break;
+                };
+                let shared = shared.clone();
+                tasks.spawn(async move {
+                    let result = shared.run_host(in_scope).await;
+                    drop(place);
+                    result
+                });
+                while let Some(joined) = tasks.try_join_next() {
+                    take_host(&mut outcome, joined, keep)?;
+                }
             }
         }
+        while let Some(joined) = tasks.join_next().await {
+            take_host(&mut outcome, joined, keep)?;
+        }
+        if let Some(failure) = stream.stopped_early().await {
+            warn!(error = %failure.error, "the collect stopped early");
+            shared.store.record_failures(&run_id, std::slice::from_ref(&failure)).await?;
+            outcome.report.failures.push(failure);
+        }
         progress.finish_and_clear();
-        report.sort_sessions();
+        outcome.report.sort_sessions();
         let finished = Utc::now().trunc_subsecs(6).max(started_at);
         shared.store.finish_run(&run_id, finished).await?;
-        report.finished_at = Some(finished);
-        info!(totals = ?report.totals(), "run finished");
-        Ok(report)
+        outcome.report.finished_at = Some(finished);
+        info!(sessions = outcome.tally.sessions, hosts, totals = ?outcome.tally.by_status, "run finished");
+        Ok(outcome)
     }
     .instrument(span)
     .await
 }
 
-fn progress_bar(show: bool, len: u64) -> ProgressBar {
+/// Folds one host's finished task into the outcome: counted always, kept as `keep` says. A
+/// store failure ends the run (nothing more could be recorded).
+fn take_host(
+    outcome: &mut RunOutcome,
+    joined: Result<Result<Vec<SessionReport>, RunError>, tokio::task::JoinError>,
+    keep: Keep,
+) -> Result<(), RunError> {
+    match joined {
+        Ok(Ok(sessions)) => {
+            for s in sessions {
+                outcome.tally.add(&s);
+                if keep.keeps(&s) {
+                    outcome.report.sessions.push(s);
+                }
+            }
+        }
+        Ok(Err(e)) => return Err(e),
+        Err(e) => warn!(error = %e, "a host's task failed"),
+    }
+    Ok(())
+}
+
+/// A progress bar whose length grows as hosts are read.
+fn progress_bar(show: bool) -> ProgressBar {
     if !show {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::new(len);
+    let bar = ProgressBar::new(0);
     if let Ok(style) =
         ProgressStyle::with_template("{spinner} {pos}/{len} sessions [{bar:30}] {elapsed} {msg}")
     {
@@ -215,6 +307,23 @@ struct Shared {
 }
 
 impl Shared {
+    /// The sessions a profile governs, grouped by host in the platform's order, each with the
+    /// index of its profile.
+    fn in_scope_by_host(&self, sessions: Vec<Session>) -> BTreeMap<String, Vec<(Session, usize)>> {
+        let mut by_host: BTreeMap<String, Vec<(Session, usize)>> = BTreeMap::new();
+        for session in sessions {
+            if let Some(chosen) = engine::select_profile(&self.profiles, &session)
+                && let Some(idx) = self.profiles.iter().position(|p| std::ptr::eq(p, chosen))
+            {
+                by_host
+                    .entry(session.host.id.clone())
+                    .or_default()
+                    .push((session, idx));
+            }
+        }
+        by_host
+    }
+
     async fn run_host(
         &self,
         sessions: Vec<(Session, usize)>,
@@ -432,5 +541,83 @@ fn mark_changes(findings: &mut [Finding], changes: &[Change], e: &PlatformError)
             f.status = Status::Error;
             f.detail = format!("could not be changed: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::platform::{Applied, Collected};
+    use crate::session::{Host, PlatformKind};
+
+    /// A platform whose collect reads nothing and then falls over.
+    struct FallsOver;
+
+    #[async_trait]
+    impl Platform for FallsOver {
+        fn kind(&self) -> PlatformKind {
+            PlatformKind::Zoom
+        }
+        async fn collect(&self, _: &Window) -> Result<Collected, PlatformError> {
+            Ok(Collected::default())
+        }
+        async fn collect_stream(&self, _: &Window) -> Result<CollectStream, PlatformError> {
+            let (tx, hosts) = tokio::sync::mpsc::channel(1);
+            let done = tokio::spawn(async move {
+                let _keep_open = tx;
+                panic!("a bug in the host reader");
+            });
+            Ok(CollectStream {
+                directory: Directory::default(),
+                hosts,
+                done,
+            })
+        }
+        async fn read_session(&self, s: &Session) -> Result<Session, PlatformError> {
+            Ok(s.clone())
+        }
+        async fn fetch_session(&self, _: &str) -> Result<Option<Session>, PlatformError> {
+            Ok(None)
+        }
+        async fn directory(&self) -> Result<Directory, PlatformError> {
+            Ok(Directory::default())
+        }
+        async fn apply(&self, _: &Session, _: &[Change]) -> Result<Applied, PlatformError> {
+            Ok(Applied::default())
+        }
+        fn note_updates_today(&self, _: &Host, _: u32) {}
+    }
+
+    #[tokio::test]
+    async fn a_collect_that_stops_early_is_reported_as_a_failure_never_a_silent_gap() {
+        let store = Store::connect("sqlite::memory:").await.expect("store");
+        let now = Utc::now();
+        let report = run(
+            "t",
+            Arc::new(FallsOver),
+            Arc::new(Vec::new()),
+            store.clone(),
+            RunOptions {
+                kind: RunKind::Check,
+                dry_run: true,
+                now,
+                window: Window { from: now, to: now },
+                progress: false,
+                host_concurrency: 1,
+            },
+        )
+        .await
+        .expect("the run is recorded");
+        assert_eq!(report.failures.len(), 1, "{:?}", report.failures);
+        assert!(report.failures[0].error.contains("stopped early"));
+        assert_eq!(
+            report.exit_code(),
+            2,
+            "a partial collect is never all clear"
+        );
+        let stored = store.load_run(&report.run_id).await.expect("run loads");
+        assert_eq!(stored.failures, report.failures);
     }
 }

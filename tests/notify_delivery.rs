@@ -378,6 +378,7 @@ async fn the_admin_summary_goes_to_teams_and_a_signed_json_webhook_with_idempote
         &settings.tenants[0],
         &app.profiles,
         &report,
+        &chaperone::report::RunTally::of(&report.sessions),
         app.now,
     )
     .await
@@ -389,6 +390,7 @@ async fn the_admin_summary_goes_to_teams_and_a_signed_json_webhook_with_idempote
         &settings.tenants[0],
         &app.profiles,
         &report,
+        &chaperone::report::RunTally::of(&report.sessions),
         app.now,
     )
     .await

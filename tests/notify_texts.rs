@@ -8,7 +8,9 @@ use chaperone::notify::{
     render_admin_summary, render_escalation, render_host_digest,
 };
 use chaperone::profile::{self, Profile};
-use chaperone::report::{ChangeRecord, Finding, RunKind, RunReport, SCHEMA_VERSION, SessionReport};
+use chaperone::report::{
+    ChangeRecord, Finding, RunKind, RunReport, RunTally, SCHEMA_VERSION, SessionReport,
+};
 use chaperone::session::{Host, PlatformKind};
 use chaperone::store::RepeatedDrift;
 use chrono::{DateTime, Utc};
@@ -180,7 +182,13 @@ fn the_admin_summary_counts_risks_drift_and_expiring_waivers() {
         host_email: "sam.patel@riverside.example.org".into(),
         runs: 3,
     }];
-    let s = build_admin_summary(&report, &profiles, repeated, at("2026-11-23T02:00:00Z"));
+    let s = build_admin_summary(
+        &report,
+        &RunTally::of(&report.sessions),
+        &profiles,
+        repeated,
+        at("2026-11-23T02:00:00Z"),
+    );
     assert_eq!(s.at_risk.len(), 1, "the one-to-one starts within 48 hours");
     assert_eq!(
         s.expiring_waivers.len(),

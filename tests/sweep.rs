@@ -250,3 +250,45 @@ async fn the_daily_update_budget_per_host_holds_across_runs() {
     );
     assert!(findings(&second).any(|(_, f)| f.detail.contains("daily update budget")));
 }
+
+#[tokio::test]
+async fn an_unattended_run_counts_every_session_but_keeps_only_open_ones_starting_soon() {
+    use chaperone::report::RunTally;
+    use chaperone::sweep::{self, Keep};
+    let app = spawn_app(Scenario::demo()).await;
+    let every = app.run(RunKind::Check, false).await;
+    let by = app.now + chrono::Duration::days(2);
+    let kept = sweep::run_unattended(
+        common::TENANT,
+        app.platform.clone(),
+        app.profiles.clone(),
+        app.store.clone(),
+        app.options(RunKind::Check, false),
+        Keep::OpenStartingBy(by),
+    )
+    .await
+    .expect("run records");
+    assert_eq!(kept.tally, RunTally::of(&every.sessions));
+    let expected: Vec<&str> = every
+        .sessions
+        .iter()
+        .filter(|s| s.is_open() && s.start.is_some_and(|t| t <= by))
+        .map(|s| s.session_id.as_str())
+        .collect();
+    let got: Vec<&str> = kept
+        .report
+        .sessions
+        .iter()
+        .map(|s| s.session_id.as_str())
+        .collect();
+    assert_eq!(got, expected);
+    // The demo has sessions on both sides of the line, so the test tells keeping from not.
+    assert!(!expected.is_empty() && expected.len() < every.sessions.len());
+    // What was not kept in memory is still in the store.
+    let stored = app
+        .store
+        .load_run(&kept.report.run_id)
+        .await
+        .expect("run loads");
+    assert_eq!(stored.sessions.len(), every.sessions.len());
+}

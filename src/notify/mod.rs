@@ -34,7 +34,9 @@ pub use digest::{
 pub use settings::{
     DeliverySettings, EmailSettings, NotifySettings, SmtpTls, WebhookKind, WebhookSettings,
 };
-pub use summary::{AdminSummary, admin_summary, build_admin_summary, render_admin_summary};
+pub use summary::{
+    AdminSummary, admin_summary, at_risk_until, build_admin_summary, render_admin_summary,
+};
 pub use worker::{
     AssembleStats, DeliveryStats, Notifier, TEST_DELAY_ENV, deliver, render_demo_digests,
 };

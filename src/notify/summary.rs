@@ -15,12 +15,18 @@ use super::text::{html, when, when_long};
 use super::{Channel, MessageKind, NewMessage, NotifyError};
 use crate::control::{Control, Status};
 use crate::profile::{Profile, WaiverTarget};
-use crate::report::RunReport;
+use crate::report::{RunReport, RunTally};
 use crate::settings::TenantSettings;
 use crate::store::{RepeatedDrift, Store};
 
 /// How far ahead a session counts as "at risk".
 const AT_RISK_HOURS: i64 = 48;
+
+/// The latest start the summary lists as at risk, for a summary built at `now`: a sweep keeps
+/// the open sessions starting by then (`sweep::Keep::OpenStartingBy`).
+pub fn at_risk_until(now: DateTime<Utc>) -> DateTime<Utc> {
+    now + Duration::hours(AT_RISK_HOURS)
+}
 /// How far ahead a waiver counts as "expiring".
 const WAIVER_DAYS: i64 = 14;
 /// Repeated drift: drift in at least this many runs ...
@@ -63,27 +69,35 @@ pub struct AdminSummary {
     pub collect_failures: usize,
 }
 
-/// Builds the summary of `report` (pure: the store's part, repeated drift, is passed in).
+/// Builds the summary of a run (pure: the store's part, repeated drift, is passed in). `tally`
+/// counts every session of the run; `report.sessions` needs to hold only the sessions that
+/// could be at risk (see [`at_risk_until`]).
 pub fn build_admin_summary(
     report: &RunReport,
+    tally: &RunTally,
     profiles: &[Profile],
     repeated_drift: Vec<RepeatedDrift>,
     now: DateTime<Utc>,
 ) -> AdminSummary {
-    let mut by_control: BTreeMap<Control, BTreeMap<Status, usize>> = BTreeMap::new();
-    for f in report.sessions.iter().flat_map(|s| &s.findings) {
-        if matches!(
-            f.status,
-            Status::Drift | Status::Fixed | Status::NeedsHuman | Status::Error
-        ) {
-            *by_control
-                .entry(f.control)
-                .or_default()
-                .entry(f.status)
-                .or_insert(0) += 1;
-        }
-    }
-    let horizon = now + Duration::hours(AT_RISK_HOURS);
+    let by_control: BTreeMap<Control, BTreeMap<Status, usize>> = tally
+        .by_control
+        .iter()
+        .map(|(control, statuses)| {
+            let acted_on: BTreeMap<Status, usize> = statuses
+                .iter()
+                .filter(|(s, _)| {
+                    matches!(
+                        s,
+                        Status::Drift | Status::Fixed | Status::NeedsHuman | Status::Error
+                    )
+                })
+                .map(|(s, n)| (*s, *n))
+                .collect();
+            (*control, acted_on)
+        })
+        .filter(|(_, statuses)| !statuses.is_empty())
+        .collect();
+    let horizon = at_risk_until(now);
     let mut at_risk: Vec<AtRisk> = report
         .sessions
         .iter()
@@ -138,8 +152,8 @@ pub fn build_admin_summary(
         tenant: report.tenant.clone(),
         run_id: report.run_id.clone(),
         run_started_at: report.started_at,
-        sessions: report.sessions.len(),
-        by_status: report.totals(),
+        sessions: tally.sessions,
+        by_status: tally.by_status.clone(),
         by_control,
         at_risk,
         repeated_drift,
@@ -283,6 +297,7 @@ pub async fn admin_summary(
     tenant: &TenantSettings,
     profiles: &[Profile],
     report: &RunReport,
+    tally: &RunTally,
     now: DateTime<Utc>,
 ) -> Result<usize, NotifyError> {
     let Some(settings) = &tenant.notify else {
@@ -305,7 +320,7 @@ pub async fn admin_summary(
             REPEATED_RUNS,
         )
         .await?;
-    let summary = build_admin_summary(report, profiles, repeated, now);
+    let summary = build_admin_summary(report, tally, profiles, repeated, now);
     let r = render_admin_summary(&summary, tz);
     let dests = settings.admins.iter().map(|a| (Channel::Email, a)).chain(
         settings

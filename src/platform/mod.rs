@@ -35,6 +35,88 @@ pub struct Collected {
     pub directory: Directory,
 }
 
+/// One host's sessions from a streamed collect, or why that host could not be read.
+pub type HostBatch = Result<Vec<Session>, CollectFailure>;
+
+/// How many host batches a streamed collect reads ahead of the sweep that consumes them. With the
+/// adapter's own hosts in flight, this bounds how many sessions are in memory at once, however
+/// large the account.
+pub const HOST_BATCHES_AHEAD: usize = 16;
+
+/// A collect in progress: the directory (read first, since judging any session needs it), then
+/// each host's sessions as soon as they are read. A sweep judges and fixes a host while later
+/// hosts are still being read, so a whole account is never held in memory at once.
+pub struct CollectStream {
+    pub directory: Directory,
+    /// Every host's sessions arrive in exactly one batch (the sweep relies on it: a host's
+    /// sessions are handled in order and its digest is closed with its last session).
+    pub hosts: tokio::sync::mpsc::Receiver<HostBatch>,
+    /// The task reading the hosts. When `hosts` ends, awaiting it tells whether the collect
+    /// finished or stopped early (a panic), so a missing host is reported, never just absent.
+    pub done: tokio::task::JoinHandle<()>,
+}
+
+impl CollectStream {
+    /// Streams a collect that was read whole: its failures first, then one batch per host.
+    pub fn from_collected(collected: Collected) -> CollectStream {
+        let mut by_host: std::collections::BTreeMap<String, Vec<Session>> =
+            std::collections::BTreeMap::new();
+        for s in collected.sessions {
+            by_host.entry(s.host.id.clone()).or_default().push(s);
+        }
+        let (tx, hosts) = tokio::sync::mpsc::channel(HOST_BATCHES_AHEAD);
+        let failures = collected.failures;
+        let done = tokio::spawn(async move {
+            let batches = failures
+                .into_iter()
+                .map(Err)
+                .chain(by_host.into_values().map(Ok));
+            for batch in batches {
+                if tx.send(batch).await.is_err() {
+                    return;
+                }
+            }
+        });
+        CollectStream {
+            directory: collected.directory,
+            hosts,
+            done,
+        }
+    }
+
+    /// Reads the whole stream into one [`Collected`] (for callers that want every session).
+    pub async fn drain(mut self) -> Collected {
+        let mut out = Collected {
+            directory: std::mem::take(&mut self.directory),
+            ..Collected::default()
+        };
+        while let Some(batch) = self.hosts.recv().await {
+            match batch {
+                Ok(mut sessions) => out.sessions.append(&mut sessions),
+                Err(f) => out.failures.push(f),
+            }
+        }
+        if let Some(f) = self.stopped_early().await {
+            out.failures.push(f);
+        }
+        out
+    }
+
+    /// After `hosts` has ended: a failure to report when the reading task did not finish.
+    pub async fn stopped_early(self) -> Option<CollectFailure> {
+        match self.done.await {
+            Ok(()) => None,
+            Err(e) => Some(CollectFailure {
+                what: "the rest of the hosts".into(),
+                host_email: None,
+                error: format!(
+                    "the collect stopped early ({e}); hosts not yet read were not checked. Run the sweep again"
+                ),
+            }),
+        }
+    }
+}
+
 /// Lower-cased email → the names of the platform groups the user belongs to.
 pub type Directory = std::collections::BTreeMap<String, Vec<String>>;
 
@@ -147,6 +229,14 @@ pub trait Platform: Send + Sync {
 
     /// Reads hosts and the sessions starting inside `window`, with the settings that matter.
     async fn collect(&self, window: &Window) -> Result<Collected, PlatformError>;
+
+    /// The same as [`Platform::collect`], host by host as each is read, so a sweep of a large
+    /// account starts fixing at once and holds only the hosts in flight. An error here means
+    /// nothing could be collected (the user list could not be read). Adapters that read a host
+    /// at a time override it; the default streams a whole collect.
+    async fn collect_stream(&self, window: &Window) -> Result<CollectStream, PlatformError> {
+        Ok(CollectStream::from_collected(self.collect(window).await?))
+    }
 
     /// Reads one session again (the read-back after a write).
     async fn read_session(&self, session: &Session) -> Result<Session, PlatformError>;

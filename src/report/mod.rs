@@ -91,6 +91,68 @@ pub struct ChangeRecord {
     pub verified: bool,
 }
 
+/// A run's counts, added up as each session is recorded, so an unattended sweep of a whole
+/// account needs no list of every session in memory (the store keeps each one).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunTally {
+    pub sessions: usize,
+    /// Sessions with at least one change written.
+    pub changed_sessions: usize,
+    /// Findings by status.
+    pub by_status: BTreeMap<Status, usize>,
+    /// Findings by control, then status.
+    pub by_control: BTreeMap<Control, BTreeMap<Status, usize>>,
+}
+
+impl RunTally {
+    /// Counts one more session.
+    pub fn add(&mut self, session: &SessionReport) {
+        self.sessions += 1;
+        if !session.changes.is_empty() {
+            self.changed_sessions += 1;
+        }
+        for f in &session.findings {
+            *self.by_status.entry(f.status).or_insert(0) += 1;
+            *self
+                .by_control
+                .entry(f.control)
+                .or_default()
+                .entry(f.status)
+                .or_insert(0) += 1;
+        }
+    }
+
+    /// The counts of sessions already in memory.
+    pub fn of(sessions: &[SessionReport]) -> RunTally {
+        let mut tally = RunTally::default();
+        for s in sessions {
+            tally.add(s);
+        }
+        tally
+    }
+
+    /// `fixed 3, compliant 7, needs-human 1` (statuses with no finding left out).
+    pub fn describe(&self) -> String {
+        if self.by_status.is_empty() {
+            return format!("{} sessions, no findings", self.sessions);
+        }
+        self.by_status
+            .iter()
+            .map(|(s, n)| format!("{} {n}", s.name()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+impl SessionReport {
+    /// Whether anything on this session is still open: drift, a person's action, or an error.
+    pub fn is_open(&self) -> bool {
+        self.findings
+            .iter()
+            .any(|f| matches!(f.status, Status::Drift | Status::NeedsHuman | Status::Error))
+    }
+}
+
 impl RunReport {
     /// Puts sessions in report order: by start time (sessions with no fixed time first), then id.
     /// One order everywhere, so a run printed again from the store reads the same.

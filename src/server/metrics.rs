@@ -11,7 +11,7 @@ use std::time::Duration;
 use metrics::{counter, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::report::RunReport;
+use crate::report::{RunReport, RunTally};
 
 pub const SWEEPS: &str = "chaperone_sweeps_total";
 pub const SWEEP_SECONDS: &str = "chaperone_sweep_duration_seconds";
@@ -98,14 +98,17 @@ pub fn webhook(platform: &'static str, event: &str, outcome: &'static str) {
 }
 
 /// Counts a finished run and its findings.
-pub fn run_finished(report: &RunReport, elapsed: Duration) {
+pub fn run_finished(report: &RunReport, tally: &RunTally, elapsed: Duration) {
     let kind = report.kind.name();
     counter!(SWEEPS, "tenant" => report.tenant.clone(), "kind" => kind, "result" => "finished")
         .increment(1);
     histogram!(SWEEP_SECONDS, "tenant" => report.tenant.clone(), "kind" => kind)
         .record(elapsed.as_secs_f64());
-    for f in report.sessions.iter().flat_map(|s| &s.findings) {
-        counter!(FINDINGS, "status" => f.status.name(), "control" => f.control.name()).increment(1);
+    for (control, statuses) in &tally.by_control {
+        for (status, n) in statuses {
+            counter!(FINDINGS, "status" => status.name(), "control" => control.name())
+                .increment(*n as u64);
+        }
     }
 }
 

@@ -489,7 +489,10 @@ async fn scheduled_sweep(state: &AppState, tenant: &Tenant, fire: chrono::DateTi
         }
         let now = chrono::Utc::now();
         let started = Instant::now();
-        let result = sweep::run(
+        // Only the sessions the admin summary may list as at risk are kept in memory; every
+        // session is recorded in the store as it is done.
+        let summary_at = now;
+        let result = sweep::run_unattended(
             &tenant.id,
             platform.clone(),
             tenant.profiles.clone(),
@@ -502,21 +505,23 @@ async fn scheduled_sweep(state: &AppState, tenant: &Tenant, fire: chrono::DateTi
                 progress: false,
                 host_concurrency: SWEEP_HOST_CONCURRENCY,
             },
+            sweep::Keep::OpenStartingBy(crate::notify::at_risk_until(summary_at)),
         )
         .instrument(span.clone())
         .await;
         last.insert(platform.kind(), now);
         match result {
-            Ok(report) => {
-                metrics::run_finished(&report, started.elapsed());
-                tracing::info!(parent: &span, run_id = %report.run_id, totals = ?report.totals(), "scheduled sweep finished");
+            Ok(sweep::RunOutcome { report, tally }) => {
+                metrics::run_finished(&report, &tally, started.elapsed());
+                tracing::info!(parent: &span, run_id = %report.run_id, totals = ?tally.by_status, "scheduled sweep finished");
                 // One summary per run: each platform's run has its own findings and run id.
                 let summary = crate::notify::admin_summary(
                     &state.store,
                     &tenant.settings,
                     &tenant.profiles,
                     &report,
-                    chrono::Utc::now(),
+                    &tally,
+                    summary_at,
                 )
                 .instrument(span.clone())
                 .await;

@@ -49,7 +49,7 @@ use crate::control::Status;
 use crate::engine;
 use crate::platform::Platform;
 use crate::platform::teams::notifications::LifecycleEvent;
-use crate::report::{RunKind, RunReport};
+use crate::report::{RunKind, RunTally};
 use crate::session::PlatformKind;
 use crate::store::webhooks::{EventState, WebhookEvent};
 use crate::sweep::{self, RunOptions};
@@ -404,16 +404,17 @@ async fn harden_meeting(
             return retry("could not record the run", &e);
         }
     };
-    metrics::run_finished(&report, started.elapsed());
-    let fixed = count(&report, Status::Fixed);
+    let tally = RunTally::of(&report.sessions);
+    metrics::run_finished(&report, &tally, started.elapsed());
+    let fixed = count(&tally, Status::Fixed);
     if fixed > 0 {
         let since = (Utc::now() - event.received_at)
             .to_std()
             .unwrap_or_default();
         metrics::hardened(since);
     }
-    let summary = summary(&report);
-    if count(&report, Status::Error) > 0 {
+    let summary = tally.describe();
+    if count(&tally, Status::Error) > 0 {
         // A write or read-back failed: the run is recorded; try the session again later.
         return Outcome::Retry {
             outcome: format!("errors in run {}: {summary}", report.run_id),
@@ -460,20 +461,21 @@ async fn recheck_locked(
 ) -> Outcome {
     let now = Utc::now();
     let started = Instant::now();
-    match sweep::run(
+    match sweep::run_unattended(
         &tenant.id,
         platform.clone(),
         tenant.profiles.clone(),
         state.store.clone(),
         run_options(tenant, now, super::SWEEP_HOST_CONCURRENCY),
+        sweep::Keep::Counts,
     )
     .await
     {
-        Ok(report) => {
+        Ok(sweep::RunOutcome { report, tally }) => {
             last.insert(platform.kind(), now);
-            metrics::run_finished(&report, started.elapsed());
+            metrics::run_finished(&report, &tally, started.elapsed());
             done(
-                format!("re-checked the tenant: {}", summary(&report)),
+                format!("re-checked the tenant: {}", tally.describe()),
                 Some(report.run_id),
             )
         }
@@ -487,26 +489,8 @@ async fn recheck_locked(
     }
 }
 
-fn count(report: &RunReport, status: Status) -> usize {
-    report
-        .sessions
-        .iter()
-        .flat_map(|s| &s.findings)
-        .filter(|f| f.status == status)
-        .count()
-}
-
-/// `fixed 3, compliant 7, needs-human 1` (statuses with no finding left out).
-fn summary(report: &RunReport) -> String {
-    let totals = report.totals();
-    if totals.is_empty() {
-        return format!("{} sessions, no findings", report.sessions.len());
-    }
-    totals
-        .iter()
-        .map(|(s, n)| format!("{} {n}", s.name()))
-        .collect::<Vec<_>>()
-        .join(", ")
+fn count(tally: &RunTally, status: Status) -> usize {
+    tally.by_status.get(&status).copied().unwrap_or(0)
 }
 
 #[cfg(test)]

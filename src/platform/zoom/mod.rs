@@ -34,7 +34,7 @@ use self::models::{
 };
 use crate::control::Control;
 use crate::platform::{
-    Applied, Change, CollectFailure, Collected, Platform, PlatformError, Window,
+    Applied, Change, CollectFailure, CollectStream, Collected, Platform, PlatformError, Window,
 };
 use crate::session::{Host, PlatformKind, Session};
 use crate::settings::ZoomSettings;
@@ -596,13 +596,13 @@ impl Platform for ZoomPlatform {
     }
 
     async fn collect(&self, window: &Window) -> Result<Collected, PlatformError> {
+        Ok(self.collect_stream(window).await?.drain().await)
+    }
+
+    async fn collect_stream(&self, window: &Window) -> Result<CollectStream, PlatformError> {
         let span =
             tracing::info_span!("zoom.collect", tenant = %self.inner.tenant, platform = "zoom");
-        let inner = self.inner.clone();
-        let window = *window;
-        async move { collect(&inner, &window).await }
-            .instrument(span)
-            .await
+        collect_stream(&self.inner, window).instrument(span).await
     }
 
     async fn read_session(&self, session: &Session) -> Result<Session, PlatformError> {
@@ -690,12 +690,17 @@ impl Platform for ZoomPlatform {
     }
 }
 
-async fn collect(inner: &Arc<Inner>, window: &Window) -> Result<Collected, PlatformError> {
-    // The lists everything else hangs on: without them no session can be judged, so they fail
-    // the collect rather than leaving sessions silently out of scope.
+/// Streams the collect: the lists every session hangs on are read first (without them no session
+/// can be judged, so they fail the collect rather than leaving sessions silently out of scope),
+/// then a task reads host by host and sends each host's sessions on as soon as they are mapped.
+async fn collect_stream(
+    inner: &Arc<Inner>,
+    window: &Window,
+) -> Result<CollectStream, PlatformError> {
     let group_names = Arc::new(inner.groups().await?);
     let users = inner.users().await?;
     inner.remember_directory(&group_names, &users);
+    let directory = directory_of(&users, &group_names);
 
     // Locks above the hosts: every group's once, the account's once (MEDIUM each).
     let group_ids: Vec<String> = {
@@ -720,43 +725,40 @@ async fn collect(inner: &Arc<Inner>, window: &Window) -> Result<Collected, Platf
     // Host by host, a few hosts at a time: list the host's upcoming meetings (MEDIUM), read each
     // kept one (LIGHT), then the host's settings (MEDIUM), and map at once. The two budgets are
     // used side by side from the first list on, so a sweep runs close to its floor, and only
-    // neutral sessions are kept in memory, never the raw answers.
+    // neutral sessions of the hosts in flight are in memory, never the raw answers.
     let window = *window;
-    let per_host = for_each(inner, users.clone(), move |inner, user: User| {
-        let group_names = group_names.clone();
-        let group_locks = group_locks.clone();
-        let account = account.clone();
+    let (tx, hosts) = tokio::sync::mpsc::channel(crate::platform::HOST_BATCHES_AHEAD);
+    let reader = inner.clone();
+    let done = tokio::spawn(
         async move {
-            let span = tracing::debug_span!("zoom.host", host = %user.email);
-            collect_host(&inner, &user, &window, &group_names, &group_locks, account)
-                .instrument(span)
-                .await
+            let hosts = users.len();
+            crate::platform::tasks::send_each_bounded(
+                &reader,
+                CONCURRENCY,
+                "Zoom",
+                users,
+                move |inner, user: User| {
+                    let group_names = group_names.clone();
+                    let group_locks = group_locks.clone();
+                    let account = account.clone();
+                    async move {
+                        let span = tracing::debug_span!("zoom.host", host = %user.email);
+                        collect_host(&inner, &user, &window, &group_names, &group_locks, account)
+                            .instrument(span)
+                            .await
+                    }
+                },
+                tx,
+            )
+            .await;
+            tracing::info!(hosts, "zoom collect done");
         }
-    })
-    .await;
-
-    let mut sessions = Vec::new();
-    let mut failures = Vec::new();
-    for result in per_host {
-        match result {
-            Ok(mut found) => sessions.append(&mut found),
-            Err(failure) => failures.push(failure),
-        }
-    }
-    tracing::info!(
-        sessions = sessions.len(),
-        failures = failures.len(),
-        "zoom collect done"
+        .in_current_span(),
     );
-    let group_names = inner
-        .directory
-        .lock()
-        .map(|d| d.group_names.clone())
-        .unwrap_or_default();
-    Ok(Collected {
-        sessions,
-        failures,
-        directory: directory_of(&users, &group_names),
+    Ok(CollectStream {
+        directory,
+        hosts,
+        done,
     })
 }
 
