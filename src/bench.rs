@@ -140,6 +140,62 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// Runs the benchmark for each account size in turn, each in a child process of its own (peak
+/// memory is per process), then the time-to-harden benchmark when `webhooks` is given. Prints
+/// each child's figures as they come; stops at the first size that fails.
+pub async fn run_sizes(
+    sizes: &[usize],
+    meetings_per_host: usize,
+    plan: &str,
+    check: bool,
+    webhooks: Option<usize>,
+) -> anyhow::Result<i32> {
+    let exe = std::env::current_exe().context("could not find the chaperone executable")?;
+    let per_host = meetings_per_host.max(1);
+    let mut runs: Vec<(String, Vec<String>)> = sizes
+        .iter()
+        .map(|&sessions| {
+            let hosts = sessions.div_ceil(per_host).max(1);
+            let mut args = vec![
+                "bench".to_string(),
+                "--hosts".into(),
+                hosts.to_string(),
+                "--meetings-per-host".into(),
+                per_host.to_string(),
+                "--plan".into(),
+                plan.to_string(),
+            ];
+            if check {
+                args.push("--check".into());
+            }
+            (
+                format!("{} sessions ({hosts} hosts × {per_host})", hosts * per_host),
+                args,
+            )
+        })
+        .collect();
+    if let Some(events) = webhooks {
+        runs.push((
+            format!("time to harden, {events} webhook events"),
+            vec!["bench".into(), "--webhooks".into(), events.to_string()],
+        ));
+    }
+    for (what, args) in runs {
+        println!("== {what}: chaperone {}", args.join(" "));
+        let status = tokio::process::Command::new(&exe)
+            .args(&args)
+            .stdin(Stdio::null())
+            .status()
+            .await
+            .with_context(|| format!("could not start the benchmark of {what}"))?;
+        if !status.success() {
+            bail!("the benchmark of {what} failed ({status}); the figures above it stand");
+        }
+        println!();
+    }
+    Ok(0)
+}
+
 async fn wait_for_file(path: &Path, limit: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {

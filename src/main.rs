@@ -68,9 +68,14 @@ enum Command {
         hosts: usize,
         #[arg(long, default_value_t = 10)]
         meetings_per_host: usize,
-        /// `pro` or `business` rate limits.
+        /// `pro` or `business` rate limits; `unlimited` to profile chaperone's CPU and memory fast.
         #[arg(long, default_value = "pro")]
         plan: String,
+        /// Several account sizes, one after another, each in a process of its own so each peak
+        /// memory is its own (e.g. `1000,10000,50000`); hosts = sessions ÷ --meetings-per-host.
+        /// With --webhooks, the time-to-harden benchmark follows.
+        #[arg(long, value_delimiter = ',', conflicts_with = "hosts")]
+        sessions: Vec<usize>,
         /// Benchmark a check (reads only) instead of a sweep.
         #[arg(long)]
         check: bool,
@@ -251,6 +256,19 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         (
             Command::Bench {
+                sessions,
+                meetings_per_host,
+                plan,
+                check,
+                webhooks,
+                ..
+            },
+            _,
+        ) if !sessions.is_empty() => {
+            chaperone::bench::run_sizes(&sessions, meetings_per_host, &plan, check, webhooks).await
+        }
+        (
+            Command::Bench {
                 webhooks: Some(events),
                 ..
             },
@@ -263,6 +281,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 plan,
                 check,
                 webhooks: None,
+                ..
             },
             _,
         ) => {

@@ -105,6 +105,54 @@ async fn assert_trustworthy(app: &TestApp, report: &RunReport) {
     let changes: usize = report.sessions.iter().map(|s| s.changes.len()).sum();
     let applied = kinds.iter().filter(|k| **k == "change.applied").count();
     assert_eq!(applied, changes, "a change is missing from the trail");
+    assert_each_host_hears_once(app, report).await;
+}
+
+/// No notification lost or duplicated: every session with something for its host to hear (a
+/// proven change, an action, a problem) has exactly one digest item, recorded with the session,
+/// carrying exactly the proven changes; a session with nothing to tell has none.
+async fn assert_each_host_hears_once(app: &TestApp, report: &RunReport) {
+    if report.dry_run {
+        return;
+    }
+    let items = app
+        .store
+        .digest_items(&report.run_id)
+        .await
+        .expect("digest items read");
+    for s in &report.sessions {
+        let open = s
+            .findings
+            .iter()
+            .any(|f| matches!(f.status, Status::Drift | Status::NeedsHuman | Status::Error));
+        let tells = open || !s.changes.is_empty();
+        let mine: Vec<_> = items
+            .iter()
+            .filter(|i| i.session_id == s.session_id)
+            .collect();
+        assert_eq!(
+            mine.len(),
+            usize::from(tells),
+            "{}: digest items {} (something to tell: {tells})",
+            s.topic,
+            mine.len()
+        );
+        if let Some(item) = mine.first() {
+            let proven: Vec<_> = s.changes.iter().filter(|c| c.verified).collect();
+            assert_eq!(
+                item.changes.iter().collect::<Vec<_>>(),
+                proven,
+                "{}",
+                s.topic
+            );
+        }
+    }
+    assert!(
+        items
+            .iter()
+            .all(|i| report.sessions.iter().any(|s| s.session_id == i.session_id)),
+        "a digest item for a session the run does not report"
+    );
 }
 
 fn assert_no_meeting_written_twice(app: &TestApp) {
