@@ -107,11 +107,9 @@ pub fn tenant_platforms(tenant: &TenantSettings) -> anyhow::Result<Vec<Arc<dyn P
 /// several (one run per tenant and platform), so a single-platform setup reads as before.
 pub fn print_reports(reports: &[RunReport], format: Format) {
     match (format, reports) {
-        (Format::Json, [_, _, ..]) => {
-            let json = serde_json::to_string_pretty(reports)
-                .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
-            println!("{json}");
-        }
+        // Written straight to stdout: a large account's report is never held twice in memory.
+        (Format::Json, [_, _, ..]) => write_json(reports, "\n"),
+        (Format::Json, [one]) => write_json(one, ""),
         (Format::Csv, [first, rest @ ..]) => {
             print!("{}", first.render(format));
             for r in rest {
@@ -129,6 +127,19 @@ pub fn print_reports(reports: &[RunReport], format: Format) {
                 print!("{}", r.render(format));
             }
         }
+    }
+}
+
+/// Writes `value` as pretty JSON to stdout, then `end`.
+fn write_json<T: serde::Serialize + ?Sized>(value: &T, end: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let written = serde_json::to_writer_pretty(&mut out, value)
+        .map_err(std::io::Error::from)
+        .and_then(|()| out.write_all(end.as_bytes()))
+        .and_then(|()| out.flush());
+    if let Err(e) = written {
+        eprintln!("chaperone: could not write the JSON report: {e}");
     }
 }
 
@@ -181,7 +192,7 @@ pub async fn print_run(settings: &Settings, run_id: &str, format: Format) -> any
         .await
         .context("could not open the store")?;
     let report = store.load_run(run_id).await?;
-    print!("{}", report.render(format));
+    print_reports(std::slice::from_ref(&report), format);
     Ok(0)
 }
 
