@@ -253,11 +253,12 @@ async fn the_daily_update_budget_per_host_holds_across_runs() {
 
 #[tokio::test]
 async fn an_unattended_run_counts_every_session_but_keeps_only_open_ones_starting_soon() {
+    use chaperone::notify::{at_risk_until, build_admin_summary};
     use chaperone::report::RunTally;
     use chaperone::sweep::{self, Keep};
     let app = spawn_app(Scenario::demo()).await;
     let every = app.run(RunKind::Check, false).await;
-    let by = app.now + chrono::Duration::days(2);
+    let by = at_risk_until(app.now);
     let kept = sweep::run_unattended(
         common::TENANT,
         app.platform.clone(),
@@ -284,6 +285,16 @@ async fn an_unattended_run_counts_every_session_but_keeps_only_open_ones_startin
     assert_eq!(got, expected);
     // The demo has sessions on both sides of the line, so the test tells keeping from not.
     assert!(!expected.is_empty() && expected.len() < every.sessions.len());
+    // The admin summary of the scheduled sweep (built from what was kept) says what one built
+    // from every session would.
+    let summary =
+        |report, tally| build_admin_summary(report, tally, &app.profiles, Vec::new(), app.now);
+    let mut from_kept = summary(&kept.report, &kept.tally);
+    let mut from_every = summary(&every, &RunTally::of(&every.sessions));
+    assert!(!from_every.at_risk.is_empty());
+    from_kept.run_id.clear();
+    from_every.run_id.clear();
+    assert_eq!(from_kept, from_every);
     // What was not kept in memory is still in the store.
     let stored = app
         .store
