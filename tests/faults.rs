@@ -544,3 +544,96 @@ async fn a_store_that_stops_taking_writes_stops_the_sweep_and_the_next_sweep_rep
     assert_nothing_loosened(&before, &meetings(&app, &again));
     assert!(app.sim.stats().writes_applied >= writes_when_stopped);
 }
+
+/// A platform whose streamed collect reads nothing and then falls over (a bug in an adapter's
+/// host reader): the one fault the simulator cannot stage, since it sits inside chaperone.
+struct CollectFallsOver;
+
+#[async_trait::async_trait]
+impl chaperone::platform::Platform for CollectFallsOver {
+    fn kind(&self) -> chaperone::session::PlatformKind {
+        chaperone::session::PlatformKind::Zoom
+    }
+    async fn collect(
+        &self,
+        _: &chaperone::platform::Window,
+    ) -> Result<chaperone::platform::Collected, chaperone::platform::PlatformError> {
+        Ok(Default::default())
+    }
+    async fn collect_stream(
+        &self,
+        _: &chaperone::platform::Window,
+    ) -> Result<chaperone::platform::CollectStream, chaperone::platform::PlatformError> {
+        let (tx, hosts) = tokio::sync::mpsc::channel(1);
+        let done = tokio::spawn(async move {
+            let _still_open = tx;
+            panic!("a bug in the host reader");
+        });
+        Ok(chaperone::platform::CollectStream {
+            directory: Default::default(),
+            hosts,
+            done,
+        })
+    }
+    async fn read_session(
+        &self,
+        s: &chaperone::session::Session,
+    ) -> Result<chaperone::session::Session, chaperone::platform::PlatformError> {
+        Ok(s.clone())
+    }
+    async fn fetch_session(
+        &self,
+        _: &str,
+    ) -> Result<Option<chaperone::session::Session>, chaperone::platform::PlatformError> {
+        Ok(None)
+    }
+    async fn directory(
+        &self,
+    ) -> Result<chaperone::platform::Directory, chaperone::platform::PlatformError> {
+        Ok(Default::default())
+    }
+    async fn apply(
+        &self,
+        _: &chaperone::session::Session,
+        _: &[chaperone::platform::Change],
+    ) -> Result<chaperone::platform::Applied, chaperone::platform::PlatformError> {
+        Ok(Default::default())
+    }
+}
+
+#[tokio::test]
+async fn a_collect_that_stops_early_is_reported_as_a_failure_never_a_silent_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = chaperone::store::Store::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("t.db").display()
+    ))
+    .await
+    .unwrap();
+    let now = chrono::Utc::now();
+    let report = chaperone::sweep::run(
+        common::TENANT,
+        std::sync::Arc::new(CollectFallsOver),
+        std::sync::Arc::new(Vec::new()),
+        store.clone(),
+        chaperone::sweep::RunOptions {
+            kind: RunKind::Check,
+            dry_run: true,
+            now,
+            window: chaperone::platform::Window { from: now, to: now },
+            progress: false,
+            host_concurrency: 1,
+        },
+    )
+    .await
+    .expect("the run is recorded");
+    assert_eq!(report.failures.len(), 1, "{:?}", report.failures);
+    assert!(report.failures[0].error.contains("stopped early"));
+    assert_eq!(
+        report.exit_code(),
+        2,
+        "a partial collect is never all clear"
+    );
+    let stored = store.load_run(&report.run_id).await.unwrap();
+    assert_eq!(stored.failures, report.failures);
+}
