@@ -329,18 +329,7 @@ async fn teams_lifecycle(
     {
         return retry(&e);
     }
-    if let Some(at) = last.get(&PlatformKind::Teams)
-        && *at >= event.received_at
-    {
-        return done(
-            format!(
-                "covered by the Teams run that started at {}",
-                at.to_rfc3339()
-            ),
-            None,
-        );
-    }
-    recheck_locked(state, tenant, platform, &mut last).await
+    recheck_locked(state, tenant, platform, &mut last, event.received_at).await
 }
 
 /// Options of a run a webhook asks for; `hosts`: hosts worked on at once (1 for one meeting, as
@@ -438,27 +427,30 @@ async fn recheck_tenant(
             after: Duration::from_secs(2),
         };
     };
-    if let Some(at) = last.get(&platform.kind())
-        && *at >= received_at
-    {
-        return done(
-            format!(
-                "covered by the tenant run that started at {}",
-                at.to_rfc3339()
-            ),
-            None,
-        );
-    }
-    recheck_locked(state, tenant, platform, &mut last).await
+    recheck_locked(state, tenant, platform, &mut last, received_at).await
 }
 
-/// A re-check of one platform of the tenant, with the `whole_tenant` lock held by the caller.
+/// A re-check of one platform of the tenant, with the `whole_tenant` lock held by the caller;
+/// nothing to do when a run of that platform started after the event arrived (`received_at`).
 async fn recheck_locked(
     state: &Arc<AppState>,
     tenant: &Arc<Tenant>,
     platform: &Arc<dyn Platform>,
     last: &mut BTreeMap<PlatformKind, DateTime<Utc>>,
+    received_at: DateTime<Utc>,
 ) -> Outcome {
+    if let Some(at) = last.get(&platform.kind())
+        && *at >= received_at
+    {
+        return done(
+            format!(
+                "covered by the {} run that started at {}",
+                platform.kind(),
+                at.to_rfc3339()
+            ),
+            None,
+        );
+    }
     let now = Utc::now();
     let started = Instant::now();
     match sweep::run_unattended(
