@@ -208,6 +208,8 @@ async fn execute(
         // hosts are being fixed, and memory stays bounded by the hosts in flight.
         let places = Arc::new(Semaphore::new(opts.host_concurrency.max(1)));
         let mut tasks = JoinSet::new();
+        // The host each task handles, so a task that fails is reported by name.
+        let mut host_of_task = HashMap::new();
         let mut hosts = 0usize;
         while let Some(batch) = stream.hosts.recv().await {
             let sessions = match batch {
@@ -224,19 +226,24 @@ async fn execute(
                 let Ok(place) = places.clone().acquire_owned().await else {
                     break;
                 };
-                let shared = shared.clone();
-                tasks.spawn(async move {
-                    let result = shared.run_host(in_scope).await;
+                let host = in_scope
+                    .first()
+                    .map(|(s, _)| s.host.email.clone())
+                    .unwrap_or_default();
+                let runner = shared.clone();
+                let task = tasks.spawn(async move {
+                    let result = runner.run_host(in_scope).await;
                     drop(place);
                     result
                 });
-                while let Some(joined) = tasks.try_join_next() {
-                    take_host(&mut outcome, joined, keep)?;
+                host_of_task.insert(task.id(), host);
+                while let Some(joined) = tasks.try_join_next_with_id() {
+                    take_host(&mut outcome, &mut host_of_task, joined, keep, &shared).await?;
                 }
             }
         }
-        while let Some(joined) = tasks.join_next().await {
-            take_host(&mut outcome, joined, keep)?;
+        while let Some(joined) = tasks.join_next_with_id().await {
+            take_host(&mut outcome, &mut host_of_task, joined, keep, &shared).await?;
         }
         if let Some(failure) = stream.stopped_early().await {
             warn!(error = %failure.error, "the collect stopped early");
@@ -256,23 +263,44 @@ async fn execute(
 }
 
 /// Folds one host's finished task into the outcome: counted always, kept as `keep` says. A
-/// store failure ends the run (nothing more could be recorded).
-fn take_host(
+/// store failure ends the run (nothing more could be recorded). A task that panicked (a bug) is
+/// recorded as a failure naming the host, like a host that could not be read: its sessions were
+/// not all judged, so the run is never reported all clear.
+async fn take_host(
     outcome: &mut RunOutcome,
-    joined: Result<Result<Vec<SessionReport>, RunError>, tokio::task::JoinError>,
+    host_of_task: &mut HashMap<tokio::task::Id, String>,
+    joined: Result<(tokio::task::Id, Result<Vec<SessionReport>, RunError>), tokio::task::JoinError>,
     keep: Keep,
+    shared: &Shared,
 ) -> Result<(), RunError> {
     match joined {
-        Ok(Ok(sessions)) => {
-            for s in sessions {
+        Ok((id, result)) => {
+            host_of_task.remove(&id);
+            for s in result? {
                 outcome.tally.add(&s);
                 if keep.keeps(&s) {
                     outcome.report.sessions.push(s);
                 }
             }
         }
-        Ok(Err(e)) => return Err(e),
-        Err(e) => warn!(error = %e, "a host's task failed"),
+        Err(e) => {
+            let host = host_of_task.remove(&e.id()).unwrap_or_default();
+            warn!(host = %host, error = %e, "a host's task failed");
+            let failure = CollectFailure {
+                what: format!("sessions of host {host}"),
+                host_email: Some(host).filter(|h| !h.is_empty()),
+                error: format!(
+                    "chaperone stopped while handling them ({}); any of them may be unchecked \
+                     or half fixed: run a sweep again, and report this as a bug with the log",
+                    e
+                ),
+            };
+            shared
+                .store
+                .record_failures(&shared.run_id, std::slice::from_ref(&failure))
+                .await?;
+            outcome.report.failures.push(failure);
+        }
     }
     Ok(())
 }

@@ -637,3 +637,107 @@ async fn a_collect_that_stops_early_is_reported_as_a_failure_never_a_silent_gap(
     let stored = store.load_run(&report.run_id).await.unwrap();
     assert_eq!(stored.failures, report.failures);
 }
+
+/// The simulator's adapter with a bug in its writer for one host: every fix of the first host it
+/// is asked to change panics. Everything else is the real adapter over HTTP.
+struct ApplyPanicsForOneHost {
+    real: std::sync::Arc<dyn chaperone::platform::Platform>,
+    broken_host: std::sync::Mutex<Option<String>>,
+}
+
+#[async_trait::async_trait]
+impl chaperone::platform::Platform for ApplyPanicsForOneHost {
+    fn kind(&self) -> chaperone::session::PlatformKind {
+        self.real.kind()
+    }
+    async fn collect(
+        &self,
+        window: &chaperone::platform::Window,
+    ) -> Result<chaperone::platform::Collected, chaperone::platform::PlatformError> {
+        self.real.collect(window).await
+    }
+    async fn collect_stream(
+        &self,
+        window: &chaperone::platform::Window,
+    ) -> Result<chaperone::platform::CollectStream, chaperone::platform::PlatformError> {
+        self.real.collect_stream(window).await
+    }
+    async fn read_session(
+        &self,
+        s: &chaperone::session::Session,
+    ) -> Result<chaperone::session::Session, chaperone::platform::PlatformError> {
+        self.real.read_session(s).await
+    }
+    async fn fetch_session(
+        &self,
+        id: &str,
+    ) -> Result<Option<chaperone::session::Session>, chaperone::platform::PlatformError> {
+        self.real.fetch_session(id).await
+    }
+    async fn directory(
+        &self,
+    ) -> Result<chaperone::platform::Directory, chaperone::platform::PlatformError> {
+        self.real.directory().await
+    }
+    async fn apply(
+        &self,
+        s: &chaperone::session::Session,
+        changes: &[chaperone::platform::Change],
+    ) -> Result<chaperone::platform::Applied, chaperone::platform::PlatformError> {
+        let broken = self
+            .broken_host
+            .lock()
+            .unwrap()
+            .get_or_insert_with(|| s.host.email.clone())
+            .clone();
+        if broken == s.host.email {
+            panic!("a bug in the writer");
+        }
+        self.real.apply(s, changes).await
+    }
+}
+
+#[tokio::test]
+async fn a_host_whose_task_panics_is_reported_as_a_failure_by_name_and_the_others_are_fixed() {
+    let app = spawn_app(Scenario::demo()).await;
+    let platform = std::sync::Arc::new(ApplyPanicsForOneHost {
+        real: app.platform.clone(),
+        broken_host: Default::default(),
+    });
+    let report = chaperone::sweep::run(
+        common::TENANT,
+        platform.clone(),
+        app.profiles.clone(),
+        app.store.clone(),
+        app.options(RunKind::Sweep, false),
+    )
+    .await
+    .expect("the run is recorded");
+    let broken = platform
+        .broken_host
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("the demo has drift to fix");
+
+    assert_eq!(report.failures.len(), 1, "{:?}", report.failures);
+    let failure = &report.failures[0];
+    assert_eq!(failure.host_email.as_deref(), Some(broken.as_str()));
+    assert!(failure.what.contains(&broken), "{failure:?}");
+    assert!(failure.error.contains("a bug in the writer"), "{failure:?}");
+    assert_eq!(
+        report.exit_code(),
+        2,
+        "a host left unjudged is never all clear"
+    );
+    let stored = app.store.load_run(&report.run_id).await.unwrap();
+    assert_eq!(stored.failures, report.failures);
+
+    // Every other host's sessions were judged and fixed as usual.
+    assert!(report.sessions.iter().all(|s| s.host_email != broken));
+    assert!(
+        report.sessions.iter().any(|s| !s.changes.is_empty()),
+        "the other hosts were fixed"
+    );
+    assert_trustworthy(&app, &report).await;
+}
