@@ -303,3 +303,40 @@ async fn an_unattended_run_counts_every_session_but_keeps_only_open_ones_startin
         .expect("run loads");
     assert_eq!(stored.sessions.len(), every.sessions.len());
 }
+
+#[tokio::test]
+async fn a_host_is_written_once_per_run_even_when_its_cached_settings_expire_midway() {
+    let mut app = spawn_app(Scenario::demo()).await;
+    // Host settings read by the collect or a read-back are never trusted again: every later
+    // session of the host meets an expired cache, as in a sweep that outlasts the cache.
+    let secret = app.zoom.secret(common::TENANT).unwrap();
+    app.platform = std::sync::Arc::new(
+        chaperone::platform::zoom::ZoomPlatform::new(common::TENANT, &app.zoom, secret)
+            .unwrap()
+            .with_host_cache_ttl(std::time::Duration::ZERO),
+    );
+    let swept = app.run(RunKind::Sweep, false).await;
+    let hosts: std::collections::BTreeSet<&str> = swept
+        .sessions
+        .iter()
+        .map(|s| s.host_email.as_str())
+        .collect();
+    let host_writes = app
+        .sim
+        .stats()
+        .requests_for("PATCH", "/v2/users/{userId}/settings");
+    assert!(host_writes > 0, "the demo has host settings to fix");
+    assert!(
+        host_writes <= hosts.len() as u64,
+        "{host_writes} host-settings writes for {} hosts",
+        hosts.len()
+    );
+    // And the settings written were proven: the sweep leaves them compliant.
+    let again = app.run(RunKind::Check, true).await;
+    assert!(
+        findings(&again)
+            .filter(|(_, f)| f.control.default_scope() == chaperone::control::Scope::Host)
+            .all(|(_, f)| f.status != Status::Drift || f.lock.is_some()),
+        "host-level drift left after the sweep"
+    );
+}

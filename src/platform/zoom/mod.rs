@@ -81,20 +81,25 @@ struct Inner {
     /// the host's entry, so a read-back after one always reads again; entries expire after
     /// [`HOST_CACHE_TTL`] so a long-running service never judges on old settings.
     host_cache: Mutex<HashMap<String, (Instant, HostContext)>>,
+    /// [`HOST_CACHE_TTL`], except in tests that need entries to expire.
+    host_cache_base: Duration,
 }
 
 /// How long host settings read by chaperone are trusted without reading them again, at least.
 const HOST_CACHE_TTL: Duration = Duration::from_secs(300);
 
-/// [`HOST_CACHE_TTL`] plus up to as much again, spread by host id: hosts read together by a sweep
-/// do not all expire in the same second, which would queue every host's re-read behind Zoom's
-/// MEDIUM limit and hold up the webhooks waiting on them.
-fn host_cache_ttl(host_id: &str) -> Duration {
+/// `base` plus up to as much again, spread by host id: hosts read together by a sweep do not all
+/// expire in the same second, which would queue every host's re-read behind Zoom's MEDIUM limit
+/// and hold up the webhooks waiting on them.
+fn host_cache_ttl(base: Duration, host_id: &str) -> Duration {
+    if base.is_zero() {
+        return base;
+    }
     let spread = host_id
         .bytes()
         .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
-        % HOST_CACHE_TTL.as_secs().max(1);
-    HOST_CACHE_TTL + Duration::from_secs(spread)
+        % base.as_secs().max(1);
+    base + Duration::from_secs(spread)
 }
 
 #[derive(Default)]
@@ -151,8 +156,20 @@ impl ZoomPlatform {
                 daily: Mutex::new(HashMap::new()),
                 directory: Mutex::new(Directory::default()),
                 host_cache: Mutex::new(HashMap::new()),
+                host_cache_base: HOST_CACHE_TTL,
             }),
         })
+    }
+
+    /// How long host settings are trusted before they are read again (at least; spread per
+    /// host up to twice as long). For tests that need the cache to expire within a run; call it
+    /// on a new adapter, before it is shared.
+    #[doc(hidden)]
+    pub fn with_host_cache_ttl(mut self, ttl: Duration) -> ZoomPlatform {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.host_cache_base = ttl;
+        }
+        self
     }
 
     /// Write requests this client has sent (every PATCH on the wire, retries included).
@@ -533,7 +550,7 @@ impl Inner {
     fn cached_host(&self, host_id: &str) -> Option<HostContext> {
         let cache = self.host_cache.lock().ok()?;
         let (at, ctx) = cache.get(host_id)?;
-        (at.elapsed() < host_cache_ttl(host_id)).then(|| ctx.clone())
+        (at.elapsed() < host_cache_ttl(self.host_cache_base, host_id)).then(|| ctx.clone())
     }
 
     /// Remembers a host's settings and locks, when every part of them was read.
@@ -952,9 +969,12 @@ async fn apply(
     };
     let mut patches = map::plan(session, &current, changes, new_passcode);
     // Host settings are shared by all the host's sessions: when this run already wrote and read
-    // them back, drop what the fresh read shows is already as wanted (no second write per host).
-    if let (Some(body), Some(ctx)) = (patches.host.as_mut(), inner.cached_host(&host_id))
-        && let Ok(settings) = &ctx.settings
+    // them back, drop what that read shows is already as wanted (no second write per host). When
+    // the cached read has expired (a host with many sessions in a long sweep), read them again
+    // rather than write blind: the read costs what the write's read-back would, and the
+    // read-back of this session then finds them cached.
+    if let Some(body) = patches.host.as_mut()
+        && let Ok(settings) = &inner.host_context_of(&host_id).await.settings
         && drop_settled_host_fields(body, settings)
     {
         patches.host = None;
