@@ -646,3 +646,66 @@ async fn many_reads_of_one_mailbox_at_once_stay_within_four_in_flight() {
         "the limit is used, never passed"
     );
 }
+
+#[tokio::test]
+async fn the_collect_streams_one_batch_per_organizer_with_the_same_sessions_as_a_whole_collect() {
+    let app = demo().await;
+    let whole = app.platform.collect(&app.window()).await.expect("collects");
+    let mut stream = app
+        .platform
+        .collect_stream(&app.window())
+        .await
+        .expect("collects");
+    let mut organizers = std::collections::BTreeSet::new();
+    let mut streamed = Vec::new();
+    while let Some(batch) = stream.hosts.recv().await {
+        let sessions = batch.expect("every calendar of the demo reads");
+        let hosts: std::collections::BTreeSet<_> =
+            sessions.iter().map(|s| s.host.email.clone()).collect();
+        assert!(hosts.len() <= 1, "a batch mixes organizers: {hosts:?}");
+        for host in hosts {
+            assert!(organizers.insert(host.clone()), "{host} came in two batches");
+        }
+        streamed.extend(sessions);
+    }
+    assert!(stream.stopped_early().await.is_none());
+    let ids = |sessions: &[chaperone::session::Session]| {
+        let mut ids: Vec<String> = sessions.iter().map(|s| s.id.clone()).collect();
+        ids.sort();
+        ids
+    };
+    assert!(!streamed.is_empty());
+    assert_eq!(ids(&streamed), ids(&whole.sessions));
+    assert!(organizers.len() > 1, "the demo has several organizers");
+}
+
+#[tokio::test]
+async fn an_organizer_whose_meetings_answer_slowly_does_not_hold_back_the_others() {
+    let app = demo().await;
+    let whole = app.platform.collect(&app.window()).await.expect("collects");
+    let slow = whole.sessions.first().expect("the demo has meetings");
+    // One meeting answers after a minute; a collect read whole would hand over nothing until then.
+    app.sim
+        .inject(chaperone_sim::GraphFault::delay(60_000).on_meeting(&slow.id));
+    let first_batch = async {
+        let mut stream = app
+            .platform
+            .collect_stream(&app.window())
+            .await
+            .expect("collects");
+        // The first organizer with meetings (staff without any send an empty batch).
+        while let Some(batch) = stream.hosts.recv().await {
+            if batch.as_ref().is_ok_and(|b| b.is_empty()) {
+                continue;
+            }
+            return Some(batch);
+        }
+        None
+    };
+    let first = tokio::time::timeout(Duration::from_secs(20), first_batch)
+        .await
+        .expect("another organizer's sessions arrive while the slow one is still read")
+        .expect("the stream is open")
+        .expect("the calendar reads");
+    assert!(first.iter().all(|s| s.host.email != slow.host.email));
+}

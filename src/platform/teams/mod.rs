@@ -47,7 +47,8 @@ use self::map::NewCoOrganizer;
 use self::models::{DirectoryObject, Event, OnlineMeeting};
 use crate::control::Control;
 use crate::platform::{
-    Applied, Change, CollectFailure, Collected, Directory, Platform, PlatformError, Target, Window,
+    Applied, Change, CollectFailure, CollectStream, Collected, Directory, Platform, PlatformError,
+    Target, Window,
 };
 use crate::session::{Host, Occurrence, PlatformKind, Session};
 use crate::settings::{SecretSource, SettingsError, resolve_secret};
@@ -620,90 +621,111 @@ fn group_events(events: &[Event]) -> Vec<Found> {
     found
 }
 
-async fn collect(inner: &Arc<Inner>, window: &Window) -> Result<Collected, PlatformError> {
-    // Without the organizers nothing can be judged: fail the collect rather than leave every
-    // session silently out of scope.
-    let (members, mut failures) = inner.list_directory().await?;
+/// Streams the collect: the organizers are listed first (without them nothing can be judged, so
+/// that failure fails the collect rather than leaving every session silently out of scope), then
+/// a task reads organizer by organizer and sends each one's sessions on as soon as they are
+/// mapped, so a sweep holds only the organizers in flight, not the tenant.
+async fn collect_stream(
+    inner: &Arc<Inner>,
+    window: &Window,
+) -> Result<CollectStream, PlatformError> {
+    let (members, failures) = inner.list_directory().await?;
+    let directory = directory_of(&members);
     let window = *window;
-    let per_member = for_each(inner, members.clone(), move |inner, m: Member| {
-        let span = tracing::info_span!("teams.organizer", host = %m.email);
+    let (tx, hosts) = tokio::sync::mpsc::channel(crate::platform::HOST_BATCHES_AHEAD);
+    let reader = inner.clone();
+    let done = tokio::spawn(
         async move {
-            let events = match inner.calendar(&m.id, &window).await {
-                Ok(e) => e,
-                Err(e) => return (m, Err(e)),
-            };
-            // An organizer's meetings are looked up together: the per-mailbox semaphore in
-            // `Http` keeps them to `max_concurrent_per_mailbox` in flight (§1.6).
-            let mut lookups = JoinSet::new();
-            for (i, found) in group_events(&events).into_iter().enumerate() {
-                let inner = inner.clone();
-                let host = m.host();
-                lookups.spawn(
-                    async move {
-                        let result = inner.meeting_by_join_url(&host.id, &found.join_url).await;
-                        let session = match result {
-                            Ok(meeting) => map::session(
-                                &meeting,
-                                &host,
-                                Some(&found.topic),
-                                found.occurrences,
-                                Utc::now(),
-                            ),
-                            Err(e) => {
-                                tracing::warn!(topic = %found.topic, error = %e, "could not read a meeting");
-                                map::unreadable_session(
-                                    &format!("event:{}", found.first_event),
-                                    &host,
-                                    &found.topic,
-                                    Some(&found.join_url),
-                                    found.occurrences,
-                                    &e.to_string(),
-                                )
-                            }
-                        };
-                        (i, session)
-                    }
-                    .in_current_span(),
-                );
-            }
-            let mut sessions: Vec<(usize, Session)> = Vec::new();
-            while let Some(joined) = lookups.join_next().await {
-                match joined {
-                    Ok(done) => sessions.push(done),
-                    Err(e) => tracing::error!(error = %e, "a Teams lookup panicked or was cancelled"),
+            for failure in failures {
+                if tx.send(Err(failure)).await.is_err() {
+                    return;
                 }
             }
-            sessions.sort_by_key(|(i, _)| *i);
-            let sessions: Vec<Session> = sessions.into_iter().map(|(_, s)| s).collect();
-            (m, Ok(sessions))
+            let organizers = members.len();
+            crate::platform::tasks::send_each_bounded(
+                &reader,
+                CONCURRENCY,
+                "Teams",
+                members,
+                move |inner, m: Member| {
+                    let span = tracing::info_span!("teams.organizer", host = %m.email);
+                    collect_organizer(inner, m, window).instrument(span)
+                },
+                tx,
+            )
+            .await;
+            tracing::info!(organizers, "teams collect done");
         }
-        .instrument(span)
+        .in_current_span(),
+    );
+    Ok(CollectStream {
+        directory,
+        hosts,
+        done,
     })
-    .await;
-    let mut sessions = Vec::new();
-    for (m, result) in per_member {
-        match result {
-            Ok(mut s) => sessions.append(&mut s),
-            Err(e) => {
-                tracing::warn!(host = %m.email, error = %e, "could not read an organizer's calendar");
-                failures.push(CollectFailure {
-                    what: format!("calendar of organizer {}", m.email),
-                    host_email: Some(m.email.clone()),
-                    error: e.to_string(),
-                });
+}
+
+/// One organizer's sessions in the window. A calendar that cannot be read is that organizer's
+/// [`CollectFailure`]; a meeting that cannot be looked up stays, as a session with `read_error`.
+async fn collect_organizer(
+    inner: Arc<Inner>,
+    m: Member,
+    window: Window,
+) -> Result<Vec<Session>, CollectFailure> {
+    let events = inner.calendar(&m.id, &window).await.map_err(|e| {
+        tracing::warn!(host = %m.email, error = %e, "could not read an organizer's calendar");
+        CollectFailure {
+            what: format!("calendar of organizer {}", m.email),
+            host_email: Some(m.email.clone()),
+            error: e.to_string(),
+        }
+    })?;
+    // An organizer's meetings are looked up together: the per-mailbox semaphore in `Http` keeps
+    // them to `max_concurrent_per_mailbox` in flight (§1.6).
+    let mut lookups = JoinSet::new();
+    for (i, found) in group_events(&events).into_iter().enumerate() {
+        let inner = inner.clone();
+        let host = m.host();
+        lookups.spawn(
+            async move {
+                let result = inner.meeting_by_join_url(&host.id, &found.join_url).await;
+                let session = match result {
+                    Ok(meeting) => map::session(
+                        &meeting,
+                        &host,
+                        Some(&found.topic),
+                        found.occurrences,
+                        Utc::now(),
+                    ),
+                    Err(e) => {
+                        tracing::warn!(topic = %found.topic, error = %e, "could not read a meeting");
+                        map::unreadable_session(
+                            &format!("event:{}", found.first_event),
+                            &host,
+                            &found.topic,
+                            Some(&found.join_url),
+                            found.occurrences,
+                            &e.to_string(),
+                        )
+                    }
+                };
+                (i, session)
             }
+            .in_current_span(),
+        );
+    }
+    let mut sessions: Vec<(usize, Session)> = Vec::new();
+    while let Some(joined) = lookups.join_next().await {
+        match joined {
+            Ok(done) => sessions.push(done),
+            // A lookup that panicked (a bug) would leave its session silently out: the
+            // organizer's task panics too, and the collect is reported as stopped early.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => tracing::error!(error = %e, "a Teams lookup was cancelled"),
         }
     }
-    tracing::info!(
-        sessions = sessions.len(),
-        failures = failures.len(),
-        "teams collect done"
-    );
-    Ok(Collected {
-        sessions,
-        failures,
-        directory: directory_of(&members),
-    })
+    sessions.sort_by_key(|(i, _)| *i);
+    Ok(sessions.into_iter().map(|(_, s)| s).collect())
 }
 
 /// The occurrences a session was collected with, so a read-back judges the same times.
@@ -810,9 +832,13 @@ impl Platform for TeamsPlatform {
     }
 
     async fn collect(&self, window: &Window) -> Result<Collected, PlatformError> {
+        Ok(self.collect_stream(window).await?.drain().await)
+    }
+
+    async fn collect_stream(&self, window: &Window) -> Result<CollectStream, PlatformError> {
         let span =
             tracing::info_span!("teams.collect", tenant = %self.inner.tenant, platform = "teams");
-        collect(&self.inner, window).instrument(span).await
+        collect_stream(&self.inner, window).instrument(span).await
     }
 
     async fn read_session(&self, session: &Session) -> Result<Session, PlatformError> {
