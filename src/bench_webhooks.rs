@@ -127,7 +127,7 @@ pub async fn run_with(events: usize, rate: f64, cold: bool) -> anyhow::Result<i3
         }
         sim.reset_daily_limits();
         println!(
-            "steady state: a tenant sweep hardened host settings first ({:.0} s); then every meeting was drifted again, as new meetings are",
+            "steady state: a tenant sweep with no ceiling on changes hardened every host's settings first ({:.0} s); then every meeting was drifted again, as new meetings are",
             warm.elapsed().as_secs_f64()
         );
     }

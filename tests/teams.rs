@@ -664,7 +664,10 @@ async fn the_collect_streams_one_batch_per_organizer_with_the_same_sessions_as_a
             sessions.iter().map(|s| s.host.email.clone()).collect();
         assert!(hosts.len() <= 1, "a batch mixes organizers: {hosts:?}");
         for host in hosts {
-            assert!(organizers.insert(host.clone()), "{host} came in two batches");
+            assert!(
+                organizers.insert(host.clone()),
+                "{host} came in two batches"
+            );
         }
         streamed.extend(sessions);
     }
