@@ -285,7 +285,7 @@ async fn take_host(
         }
         Err(e) => {
             let host = host_of_task.remove(&e.id()).unwrap_or_default();
-            warn!(host = %host, error = %e, "a host's task failed");
+            tracing::error!(host = %host, error = %e, "a host's task failed");
             let failure = CollectFailure {
                 what: format!("sessions of host {host}"),
                 host_email: Some(host).filter(|h| !h.is_empty()),
