@@ -545,108 +545,39 @@ async fn a_store_that_stops_taking_writes_stops_the_sweep_and_the_next_sweep_rep
     assert!(app.sim.stats().writes_applied >= writes_when_stopped);
 }
 
-/// A platform whose streamed collect reads nothing and then falls over (a bug in an adapter's
-/// host reader): the one fault the simulator cannot stage, since it sits inside chaperone.
-struct CollectFallsOver;
+/// A bug inside chaperone, which the simulator cannot stage: the real adapter over HTTP, with
+/// one part of it broken.
+enum Bug {
+    /// The streamed collect's host reader falls over before it reads any host.
+    ReaderPanics,
+    /// Every fix of the first host the writer is asked to change panics (that host, once known).
+    WriterPanicsForOneHost(std::sync::Mutex<Option<String>>),
+}
 
-#[async_trait::async_trait]
-impl chaperone::platform::Platform for CollectFallsOver {
-    fn kind(&self) -> chaperone::session::PlatformKind {
-        chaperone::session::PlatformKind::Zoom
-    }
-    async fn collect(
-        &self,
-        _: &chaperone::platform::Window,
-    ) -> Result<chaperone::platform::Collected, chaperone::platform::PlatformError> {
-        Ok(Default::default())
-    }
-    async fn collect_stream(
-        &self,
-        _: &chaperone::platform::Window,
-    ) -> Result<chaperone::platform::CollectStream, chaperone::platform::PlatformError> {
-        let (tx, hosts) = tokio::sync::mpsc::channel(1);
-        let done = tokio::spawn(async move {
-            let _still_open = tx;
-            panic!("a bug in the host reader");
-        });
-        Ok(chaperone::platform::CollectStream {
-            directory: Default::default(),
-            hosts,
-            done,
+struct WithABug {
+    real: std::sync::Arc<dyn chaperone::platform::Platform>,
+    bug: Bug,
+}
+
+impl WithABug {
+    fn new(app: &TestApp, bug: Bug) -> std::sync::Arc<WithABug> {
+        std::sync::Arc::new(WithABug {
+            real: app.platform.clone(),
+            bug,
         })
     }
-    async fn read_session(
-        &self,
-        s: &chaperone::session::Session,
-    ) -> Result<chaperone::session::Session, chaperone::platform::PlatformError> {
-        Ok(s.clone())
-    }
-    async fn fetch_session(
-        &self,
-        _: &str,
-    ) -> Result<Option<chaperone::session::Session>, chaperone::platform::PlatformError> {
-        Ok(None)
-    }
-    async fn directory(
-        &self,
-    ) -> Result<chaperone::platform::Directory, chaperone::platform::PlatformError> {
-        Ok(Default::default())
-    }
-    async fn apply(
-        &self,
-        _: &chaperone::session::Session,
-        _: &[chaperone::platform::Change],
-    ) -> Result<chaperone::platform::Applied, chaperone::platform::PlatformError> {
-        Ok(Default::default())
-    }
-}
 
-#[tokio::test]
-async fn a_collect_that_stops_early_is_reported_as_a_failure_never_a_silent_gap() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = chaperone::store::Store::connect(&format!(
-        "sqlite://{}",
-        dir.path().join("t.db").display()
-    ))
-    .await
-    .unwrap();
-    let now = chrono::Utc::now();
-    let report = chaperone::sweep::run(
-        common::TENANT,
-        std::sync::Arc::new(CollectFallsOver),
-        std::sync::Arc::new(Vec::new()),
-        store.clone(),
-        chaperone::sweep::RunOptions {
-            kind: RunKind::Check,
-            dry_run: true,
-            now,
-            window: chaperone::platform::Window { from: now, to: now },
-            progress: false,
-            host_concurrency: 1,
-        },
-    )
-    .await
-    .expect("the run is recorded");
-    assert_eq!(report.failures.len(), 1, "{:?}", report.failures);
-    assert!(report.failures[0].error.contains("stopped early"));
-    assert_eq!(
-        report.exit_code(),
-        2,
-        "a partial collect is never all clear"
-    );
-    let stored = store.load_run(&report.run_id).await.unwrap();
-    assert_eq!(stored.failures, report.failures);
-}
-
-/// The simulator's adapter with a bug in its writer for one host: every fix of the first host it
-/// is asked to change panics. Everything else is the real adapter over HTTP.
-struct ApplyPanicsForOneHost {
-    real: std::sync::Arc<dyn chaperone::platform::Platform>,
-    broken_host: std::sync::Mutex<Option<String>>,
+    /// The host whose fixes panicked, when the bug is in the writer and it fired.
+    fn broken_host(&self) -> Option<String> {
+        match &self.bug {
+            Bug::WriterPanicsForOneHost(host) => host.lock().unwrap().clone(),
+            Bug::ReaderPanics => None,
+        }
+    }
 }
 
 #[async_trait::async_trait]
-impl chaperone::platform::Platform for ApplyPanicsForOneHost {
+impl chaperone::platform::Platform for WithABug {
     fn kind(&self) -> chaperone::session::PlatformKind {
         self.real.kind()
     }
@@ -660,7 +591,19 @@ impl chaperone::platform::Platform for ApplyPanicsForOneHost {
         &self,
         window: &chaperone::platform::Window,
     ) -> Result<chaperone::platform::CollectStream, chaperone::platform::PlatformError> {
-        self.real.collect_stream(window).await
+        if !matches!(self.bug, Bug::ReaderPanics) {
+            return self.real.collect_stream(window).await;
+        }
+        let (tx, hosts) = tokio::sync::mpsc::channel(1);
+        let done = tokio::spawn(async move {
+            let _still_open = tx;
+            panic!("a bug in the host reader");
+        });
+        Ok(chaperone::platform::CollectStream {
+            directory: Default::default(),
+            hosts,
+            done,
+        })
     }
     async fn read_session(
         &self,
@@ -684,41 +627,54 @@ impl chaperone::platform::Platform for ApplyPanicsForOneHost {
         s: &chaperone::session::Session,
         changes: &[chaperone::platform::Change],
     ) -> Result<chaperone::platform::Applied, chaperone::platform::PlatformError> {
-        let broken = self
-            .broken_host
-            .lock()
-            .unwrap()
-            .get_or_insert_with(|| s.host.email.clone())
-            .clone();
-        if broken == s.host.email {
-            panic!("a bug in the writer");
+        if let Bug::WriterPanicsForOneHost(broken) = &self.bug {
+            let broken = broken
+                .lock()
+                .unwrap()
+                .get_or_insert_with(|| s.host.email.clone())
+                .clone();
+            if broken == s.host.email {
+                panic!("a bug in the writer");
+            }
         }
         self.real.apply(s, changes).await
     }
 }
 
+/// A run of `platform` against the app's store and profiles.
+async fn run_with(app: &TestApp, platform: std::sync::Arc<WithABug>, kind: RunKind) -> RunReport {
+    chaperone::sweep::run(
+        common::TENANT,
+        platform,
+        app.profiles.clone(),
+        app.store.clone(),
+        app.options(kind, kind == RunKind::Check),
+    )
+    .await
+    .expect("the run is recorded")
+}
+
+#[tokio::test]
+async fn a_collect_that_stops_early_is_reported_as_a_failure_never_a_silent_gap() {
+    let app = spawn_app(Scenario::demo()).await;
+    let report = run_with(&app, WithABug::new(&app, Bug::ReaderPanics), RunKind::Check).await;
+    assert_eq!(report.failures.len(), 1, "{:?}", report.failures);
+    assert!(report.failures[0].error.contains("stopped early"));
+    assert_eq!(
+        report.exit_code(),
+        2,
+        "a partial collect is never all clear"
+    );
+    let stored = app.store.load_run(&report.run_id).await.unwrap();
+    assert_eq!(stored.failures, report.failures);
+}
+
 #[tokio::test]
 async fn a_host_whose_task_panics_is_reported_as_a_failure_by_name_and_the_others_are_fixed() {
     let app = spawn_app(Scenario::demo()).await;
-    let platform = std::sync::Arc::new(ApplyPanicsForOneHost {
-        real: app.platform.clone(),
-        broken_host: Default::default(),
-    });
-    let report = chaperone::sweep::run(
-        common::TENANT,
-        platform.clone(),
-        app.profiles.clone(),
-        app.store.clone(),
-        app.options(RunKind::Sweep, false),
-    )
-    .await
-    .expect("the run is recorded");
-    let broken = platform
-        .broken_host
-        .lock()
-        .unwrap()
-        .clone()
-        .expect("the demo has drift to fix");
+    let platform = WithABug::new(&app, Bug::WriterPanicsForOneHost(Default::default()));
+    let report = run_with(&app, platform.clone(), RunKind::Sweep).await;
+    let broken = platform.broken_host().expect("the demo has drift to fix");
 
     assert_eq!(report.failures.len(), 1, "{:?}", report.failures);
     let failure = &report.failures[0];

@@ -57,6 +57,48 @@ pub struct CollectStream {
 }
 
 impl CollectStream {
+    /// An adapter's streamed collect: in a task of its own, the `failures` found before any host
+    /// was read go first, then `read(ctx, host)` runs for each of `hosts`, at most `limit` at a
+    /// time, and each host's batch is sent as soon as it is ready. The reader waits while the
+    /// consumer is [`HOST_BATCHES_AHEAD`] batches behind; a reader that panics ends the stream
+    /// early, which [`CollectStream::stopped_early`] reports.
+    pub(crate) fn read_hosts<C, I, F, Fut>(
+        platform: &'static str,
+        directory: Directory,
+        failures: Vec<CollectFailure>,
+        ctx: C,
+        limit: usize,
+        hosts: Vec<I>,
+        read: F,
+    ) -> CollectStream
+    where
+        C: Clone + Send + Sync + 'static,
+        I: Send + 'static,
+        F: Fn(C, I) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = HostBatch> + Send + 'static,
+    {
+        use tracing::Instrument as _;
+        let (tx, batches) = tokio::sync::mpsc::channel(HOST_BATCHES_AHEAD);
+        let done = tokio::spawn(
+            async move {
+                for failure in failures {
+                    if tx.send(Err(failure)).await.is_err() {
+                        return;
+                    }
+                }
+                let count = hosts.len();
+                tasks::send_each_bounded(&ctx, limit, platform, hosts, read, tx).await;
+                tracing::info!(platform, hosts = count, "collect done");
+            }
+            .in_current_span(),
+        );
+        CollectStream {
+            directory,
+            hosts: batches,
+            done,
+        }
+    }
+
     /// Streams a collect that was read whole: its failures first, then one batch per host.
     pub fn from_collected(collected: Collected) -> CollectStream {
         let mut by_host: std::collections::BTreeMap<String, Vec<Session>> =

@@ -632,37 +632,18 @@ async fn collect_stream(
     let (members, failures) = inner.list_directory().await?;
     let directory = directory_of(&members);
     let window = *window;
-    let (tx, hosts) = tokio::sync::mpsc::channel(crate::platform::HOST_BATCHES_AHEAD);
-    let reader = inner.clone();
-    let done = tokio::spawn(
-        async move {
-            for failure in failures {
-                if tx.send(Err(failure)).await.is_err() {
-                    return;
-                }
-            }
-            let organizers = members.len();
-            crate::platform::tasks::send_each_bounded(
-                &reader,
-                CONCURRENCY,
-                "Teams",
-                members,
-                move |inner, m: Member| {
-                    let span = tracing::info_span!("teams.organizer", host = %m.email);
-                    collect_organizer(inner, m, window).instrument(span)
-                },
-                tx,
-            )
-            .await;
-            tracing::info!(organizers, "teams collect done");
-        }
-        .in_current_span(),
-    );
-    Ok(CollectStream {
+    Ok(CollectStream::read_hosts(
+        "Teams",
         directory,
-        hosts,
-        done,
-    })
+        failures,
+        inner.clone(),
+        CONCURRENCY,
+        members,
+        move |inner, m: Member| {
+            let span = tracing::info_span!("teams.organizer", host = %m.email);
+            collect_organizer(inner, m, window).instrument(span)
+        },
+    ))
 }
 
 /// One organizer's sessions in the window. A calendar that cannot be read is that organizer's

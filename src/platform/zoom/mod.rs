@@ -92,9 +92,6 @@ const HOST_CACHE_TTL: Duration = Duration::from_secs(300);
 /// expire in the same second, which would queue every host's re-read behind Zoom's MEDIUM limit
 /// and hold up the webhooks waiting on them.
 fn host_cache_ttl(base: Duration, host_id: &str) -> Duration {
-    if base.is_zero() {
-        return base;
-    }
     let spread = host_id
         .bytes()
         .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
@@ -744,39 +741,25 @@ async fn collect_stream(
     // used side by side from the first list on, so a sweep runs close to its floor, and only
     // neutral sessions of the hosts in flight are in memory, never the raw answers.
     let window = *window;
-    let (tx, hosts) = tokio::sync::mpsc::channel(crate::platform::HOST_BATCHES_AHEAD);
-    let reader = inner.clone();
-    let done = tokio::spawn(
-        async move {
-            let hosts = users.len();
-            crate::platform::tasks::send_each_bounded(
-                &reader,
-                CONCURRENCY,
-                "Zoom",
-                users,
-                move |inner, user: User| {
-                    let group_names = group_names.clone();
-                    let group_locks = group_locks.clone();
-                    let account = account.clone();
-                    async move {
-                        let span = tracing::debug_span!("zoom.host", host = %user.email);
-                        collect_host(&inner, &user, &window, &group_names, &group_locks, account)
-                            .instrument(span)
-                            .await
-                    }
-                },
-                tx,
-            )
-            .await;
-            tracing::info!(hosts, "zoom collect done");
-        }
-        .in_current_span(),
-    );
-    Ok(CollectStream {
+    Ok(CollectStream::read_hosts(
+        "Zoom",
         directory,
-        hosts,
-        done,
-    })
+        Vec::new(),
+        inner.clone(),
+        CONCURRENCY,
+        users,
+        move |inner, user: User| {
+            let group_names = group_names.clone();
+            let group_locks = group_locks.clone();
+            let account = account.clone();
+            async move {
+                let span = tracing::debug_span!("zoom.host", host = %user.email);
+                collect_host(&inner, &user, &window, &group_names, &group_locks, account)
+                    .instrument(span)
+                    .await
+            }
+        },
+    ))
 }
 
 /// One host's sessions in the window. A failure listing the host's meetings is that host's
