@@ -251,6 +251,15 @@ pub enum PlatformError {
         platform: PlatformKind,
         what: String,
     },
+    /// The read just before a write found the session running, though it was not when the run
+    /// planned the change (DESIGN: never change a session in progress). Nothing was written.
+    #[error(
+        "{what} started during this run, so it was not changed (a change now could alter the join link of a live session); it is changed after it ends"
+    )]
+    StartedDuringRun {
+        platform: PlatformKind,
+        what: String,
+    },
 }
 
 impl PlatformError {
