@@ -47,13 +47,33 @@ pub struct Host {
     pub groups: Vec<String>,
 }
 
-/// One occurrence of a recurring session. Series-level settings are fixed on the series, but cover
-/// hours are judged per occurrence.
+/// One occurrence of a recurring session. Cover hours are judged per occurrence, and so are the
+/// settings a platform keeps per occurrence (Zoom: waiting room, join before host, auto
+/// recording), since an occurrence edited on its own can be weaker than its series.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Occurrence {
     pub id: String,
     pub start: DateTime<Utc>,
     pub duration_minutes: u32,
+    /// The occurrence's own effective readings, for the controls the platform keeps per
+    /// occurrence, when the occurrence was read on its own (those inside the run's window).
+    /// Empty when it was not read: then the series' readings are all that is known.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub readings: BTreeMap<Control, Reading>,
+}
+
+impl Occurrence {
+    /// The occurrence's start as people read it: in the session's own time zone when known.
+    pub fn label(&self, timezone: Option<&str>) -> String {
+        match timezone.and_then(|t| t.parse::<chrono_tz::Tz>().ok()) {
+            Some(tz) => self
+                .start
+                .with_timezone(&tz)
+                .format("%a %-d %b %Y %H:%M")
+                .to_string(),
+            None => self.start.format("%a %-d %b %Y %H:%M UTC").to_string(),
+        }
+    }
 }
 
 /// Where a setting is locked above the host, so the host (and a host-level write) cannot change it.

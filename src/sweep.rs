@@ -432,7 +432,7 @@ impl Shared {
             changes: Vec::new(),
             join_link_changed: false,
         };
-        let changes = engine::plan(profile, &session, &findings);
+        let changes = engine::plan(profile, &session, &findings, self.now);
         if changes.is_empty() {
             report.findings = findings;
             return report;
@@ -556,14 +556,18 @@ fn describe_change(c: &Change) -> String {
     }
 }
 
-/// A write that failed: the budget case waits for the next run (still drift); anything else is
-/// an `error` (DESIGN: the platform could not be written).
+/// A write that failed: a used-up budget or a session that went live waits for a later run (still
+/// drift); anything else is an `error` (DESIGN: the platform could not be written).
 fn mark_changes(findings: &mut [Finding], changes: &[Change], e: &PlatformError) {
     for f in findings.iter_mut() {
         if !changes.iter().any(|c| c.control == f.control) {
             continue;
         }
-        if matches!(e, PlatformError::DailyBudgetExhausted { .. }) {
+        if matches!(
+            e,
+            PlatformError::DailyBudgetExhausted { .. } | PlatformError::StartedDuringRun { .. }
+        ) {
+            // Still drift, and so in the host's digest: it is changed by a later run.
             f.detail = format!("{}; not changed: {e}", f.detail);
         } else {
             f.status = Status::Error;

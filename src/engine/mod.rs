@@ -76,6 +76,21 @@ fn evaluate_control(
             format!("could not be read: {reason}"),
         );
     }
+    if let Some((o, reason)) =
+        upcoming_occurrences(session, ctx.now).find_map(|o| match o.readings.get(&control) {
+            Some(Reading::Error { reason }) => Some((o, reason)),
+            _ => None,
+        })
+    {
+        return finding(
+            control,
+            Status::Error,
+            format!(
+                "could not be read for the occurrence of {}: {reason}",
+                o.label(session.timezone.as_deref())
+            ),
+        );
+    }
     if let Some(w) = active_waiver(profile, session, control, ctx.now) {
         return finding(
             control,
@@ -91,7 +106,7 @@ fn evaluate_control(
     let mut f = match control {
         Control::CoverHours => evaluate_cover_hours(profile, session, ctx),
         Control::SecondStaff => evaluate_second_staff(profile, session, ctx),
-        _ => evaluate_reading(profile, session, control),
+        _ => evaluate_occurrences(profile, session, ctx, control),
     };
     if f.status == Status::Drift {
         f.detail = match fix_blocker(profile, session, &f) {
@@ -129,16 +144,107 @@ fn active_waiver<'p>(
     })
 }
 
-fn evaluate_reading(profile: &Profile, session: &Session, control: Control) -> Finding {
-    let reading = match session.readings.get(&control) {
+/// Occurrences that have not ended by `now`, in order.
+fn upcoming_occurrences(
+    session: &Session,
+    now: DateTime<Utc>,
+) -> impl Iterator<Item = &crate::session::Occurrence> {
+    session
+        .occurrences
+        .iter()
+        .filter(move |o| o.start + chrono::Duration::minutes(i64::from(o.duration_minutes)) > now)
+}
+
+/// How bad a finding is, to pick the one a control is reported by when a series and its
+/// occurrences disagree.
+fn severity(status: Status) -> u8 {
+    match status {
+        Status::Error => 3,
+        Status::Drift | Status::NeedsHuman => 2,
+        Status::Unsupported => 1,
+        _ => 0,
+    }
+}
+
+/// The reading a control is judged on, with the occurrence it belongs to: the series' own,
+/// unless an upcoming occurrence that was read on its own is worse against the profile (an
+/// occurrence edited by itself can have no waiting room while its series has one).
+fn judged_reading<'s>(
+    profile: &Profile,
+    session: &'s Session,
+    now: DateTime<Utc>,
+    control: Control,
+) -> (
+    Option<&'s Reading>,
+    Option<&'s crate::session::Occurrence>,
+    usize,
+) {
+    let series = session.readings.get(&control);
+    let mut worst = (
+        series,
+        None,
+        severity(evaluate_reading(profile, session.platform, series, control).status),
+    );
+    let mut worse_occurrences = 0;
+    if !matches!(series, Some(Reading::Value { .. })) {
+        return (worst.0, worst.1, 0);
+    }
+    for o in upcoming_occurrences(session, now) {
+        let Some(reading) = o.readings.get(&control) else {
+            continue;
+        };
+        let rank =
+            severity(evaluate_reading(profile, session.platform, Some(reading), control).status);
+        if rank > severity(Status::Compliant)
+            && rank >= worst.2
+            && reading != series.unwrap_or(reading)
+        {
+            worse_occurrences += 1;
+        }
+        if rank > worst.2 {
+            worst = (Some(reading), Some(o), rank);
+        }
+    }
+    (worst.0, worst.1, worse_occurrences)
+}
+
+/// Judges a control on the series and on every upcoming occurrence read on its own; the worst
+/// is reported, naming the occurrence's date when it is one.
+fn evaluate_occurrences(
+    profile: &Profile,
+    session: &Session,
+    ctx: &Context<'_>,
+    control: Control,
+) -> Finding {
+    let (reading, occurrence, count) = judged_reading(profile, session, ctx.now, control);
+    let mut f = evaluate_reading(profile, session.platform, reading, control);
+    if let Some(o) = occurrence {
+        let more = if count > 1 {
+            format!(" (and {} more occurrence(s))", count - 1)
+        } else {
+            String::new()
+        };
+        f.detail = format!(
+            "on the occurrence of {}{more}, set on its own: {}",
+            o.label(session.timezone.as_deref()),
+            f.detail
+        );
+    }
+    f
+}
+
+fn evaluate_reading(
+    profile: &Profile,
+    platform: crate::session::PlatformKind,
+    reading: Option<&Reading>,
+    control: Control,
+) -> Finding {
+    let reading = match reading {
         None => {
             return finding(
                 control,
                 Status::Unsupported,
-                format!(
-                    "{} offers no way to read or set this control; check it by hand",
-                    session.platform
-                ),
+                format!("{platform} offers no way to read or set this control; check it by hand"),
             );
         }
         Some(Reading::Unsupported { reason }) => {
@@ -349,17 +455,28 @@ fn fix_blocker(profile: &Profile, session: &Session, f: &Finding) -> Option<&'st
 
 /// The changes that fix what software can fix, all for one session. Empty when nothing can be
 /// fixed. Every change moves its control towards stricter (see the property tests).
-pub fn plan(profile: &Profile, session: &Session, findings: &[Finding]) -> Vec<Change> {
+/// `now` is the instant the findings were judged at (which occurrences are still to come).
+pub fn plan(
+    profile: &Profile,
+    session: &Session,
+    findings: &[Finding],
+    now: DateTime<Utc>,
+) -> Vec<Change> {
     findings
         .iter()
         .filter(|f| f.status == Status::Drift && fix_blocker(profile, session, f).is_none())
-        .filter_map(|f| plan_one(profile, session, f))
+        .filter_map(|f| plan_one(profile, session, now, f))
         .collect()
 }
 
-fn plan_one(profile: &Profile, session: &Session, f: &Finding) -> Option<Change> {
+fn plan_one(
+    profile: &Profile,
+    session: &Session,
+    now: DateTime<Utc>,
+    f: &Finding,
+) -> Option<Change> {
     let control = f.control;
-    let from = match session.readings.get(&control) {
+    let from = match judged_reading(profile, session, now, control).0 {
         Some(Reading::Value { level, .. }) => Some(*level),
         _ => None,
     };

@@ -165,7 +165,7 @@ fn the_plan_for_a_drifted_session_fixes_it_completely() {
     let profile = strict_profile();
     let session = drifted_session();
     let findings = evaluate(&profile, &session, &ctx(&dir));
-    let changes = plan(&profile, &session, &findings);
+    let changes = plan(&profile, &session, &findings, now());
     let after = evaluate(&profile, &apply_in_memory(&session, &changes), &ctx(&dir));
     let (settled, records) = settle(&changes, after);
     assert!(settled.iter().all(|f| f.status != Status::Drift));
@@ -181,7 +181,7 @@ fn a_write_the_platform_ignored_is_not_counted_as_fixed() {
     let profile = strict_profile();
     let session = drifted_session();
     let findings = evaluate(&profile, &session, &ctx(&dir));
-    let changes = plan(&profile, &session, &findings);
+    let changes = plan(&profile, &session, &findings, now());
     // The read-back shows nothing changed.
     let after = evaluate(&profile, &session, &ctx(&dir));
     let (settled, records) = settle(&changes, after);
@@ -218,7 +218,7 @@ fn a_host_setting_locked_above_the_host_is_drift_with_the_lock_and_not_planned()
     assert_eq!(f.status, Status::Drift);
     assert!(f.detail.contains("group \"Volunteers\""), "{}", f.detail);
     assert!(
-        plan(&profile, &session, &findings)
+        plan(&profile, &session, &findings, now())
             .iter()
             .all(|c| c.control != Control::ScreenShare)
     );
@@ -247,7 +247,7 @@ fn a_value_the_platform_lets_no_write_change_needs_a_person_and_is_never_planned
     assert_eq!(f.status, Status::NeedsHuman, "{f:?}");
     assert!(f.detail.contains("recreate it"), "{}", f.detail);
     assert!(
-        plan(&profile, &session, &findings)
+        plan(&profile, &session, &findings, now())
             .iter()
             .all(|c| c.control != Control::Passcode)
     );
@@ -270,10 +270,10 @@ fn a_session_in_progress_is_not_changed_unless_the_profile_allows_it() {
     let mut session = drifted_session();
     session.in_progress = true;
     let findings = evaluate(&profile, &session, &ctx(&dir));
-    assert!(plan(&profile, &session, &findings).is_empty());
+    assert!(plan(&profile, &session, &findings, now()).is_empty());
     profile.remediation.change_in_progress = true;
     let findings = evaluate(&profile, &session, &ctx(&dir));
-    assert!(!plan(&profile, &session, &findings).is_empty());
+    assert!(!plan(&profile, &session, &findings, now()).is_empty());
 }
 
 #[test]
@@ -283,7 +283,7 @@ fn report_mode_plans_nothing() {
     profile.remediation.mode = RemediationMode::Report;
     let session = drifted_session();
     let findings = evaluate(&profile, &session, &ctx(&dir));
-    assert!(plan(&profile, &session, &findings).is_empty());
+    assert!(plan(&profile, &session, &findings, now()).is_empty());
     assert_eq!(status_of(&findings, Control::Passcode), Status::Drift);
 }
 
@@ -362,12 +362,14 @@ fn each_occurrence_of_a_series_is_judged_for_cover_hours() {
             id: "1".into(),
             start: Utc.with_ymd_and_hms(2026, 11, 24, 18, 0, 0).unwrap(),
             duration_minutes: 60,
+            readings: Default::default(),
         },
         crate::session::Occurrence {
             id: "2".into(),
             // a Sunday
             start: Utc.with_ymd_and_hms(2026, 11, 29, 18, 0, 0).unwrap(),
             duration_minutes: 60,
+            readings: Default::default(),
         },
     ];
     let f = evaluate(&strict_profile(), &session, &ctx(&dir));
@@ -389,7 +391,7 @@ fn an_active_waiver_waives_and_an_expired_one_does_not() {
     let f = evaluate(&profile, &session, &ctx(&dir));
     assert_eq!(status_of(&f, Control::CloudRecording), Status::Waived);
     assert!(
-        plan(&profile, &session, &f)
+        plan(&profile, &session, &f, now())
             .iter()
             .all(|c| c.control != Control::CloudRecording)
     );
@@ -405,7 +407,7 @@ fn a_session_that_could_not_be_read_is_error_in_every_control() {
     session.read_error = Some("malformed JSON".into());
     let f = evaluate(&strict_profile(), &session, &ctx(&dir));
     assert!(f.iter().all(|f| f.status == Status::Error));
-    assert!(plan(&strict_profile(), &session, &f).is_empty());
+    assert!(plan(&strict_profile(), &session, &f, now()).is_empty());
 }
 
 #[test]
@@ -544,7 +546,7 @@ proptest! {
     fn a_plan_never_loosens_a_control(profile in arb_profile(), session in arb_session()) {
         let dir = Directory::new();
         let findings = evaluate(&profile, &session, &ctx(&dir));
-        for change in plan(&profile, &session, &findings) {
+        for change in plan(&profile, &session, &findings, now()) {
             match change.to {
                 Target::Level { level } if change.control.is_ordinal() => {
                     let from = change.from.expect("a level change needs a read level");
@@ -571,10 +573,10 @@ proptest! {
     fn applying_a_plan_leaves_no_fixable_drift(profile in arb_profile(), session in arb_session()) {
         let dir = Directory::new();
         let findings = evaluate(&profile, &session, &ctx(&dir));
-        let changes = plan(&profile, &session, &findings);
+        let changes = plan(&profile, &session, &findings, now());
         let fixed = apply_in_memory(&session, &changes);
         let after = evaluate(&profile, &fixed, &ctx(&dir));
-        prop_assert!(plan(&profile, &fixed, &after).is_empty());
+        prop_assert!(plan(&profile, &fixed, &after, now()).is_empty());
         for f in after.iter().filter(|f| f.status == Status::Drift) {
             prop_assert!(fix_blocker(&profile, &fixed, f).is_some(), "fixable drift left: {:?}", f);
         }
@@ -600,7 +602,7 @@ proptest! {
         let dir = Directory::new();
         let findings = evaluate(&profile, &session, &ctx(&dir));
         if !profile.remediation.change_in_progress {
-            prop_assert!(plan(&profile, &session, &findings).is_empty());
+            prop_assert!(plan(&profile, &session, &findings, now()).is_empty());
         }
     }
 }

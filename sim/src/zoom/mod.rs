@@ -36,6 +36,9 @@
 //! - Schema errors → 400 `{"code":300,"message":"Validation Failed.","errors":[{field,message}]}`;
 //!   passcode rule violations → 400 code 300 with a message naming the rule.
 //! - Fields the spec does not list are ignored (no `additionalProperties: false` in the spec).
+//! - An occurrence keeps what was set on it alone (`PATCH ?occurrence_id=`): a later series PATCH
+//!   does not reach those settings (the spec does not say whether it does; the harder case), and
+//!   only `GET ?occurrence_id=` shows them, merged over the series'.
 //! - Per-occurrence PATCH silently ignores fields that are not per-occurrence (passcode,
 //!   alternative hosts) with 204.
 //! - Every PATCH of an existing meeting counts towards the host's daily budget, even if it then
@@ -375,6 +378,14 @@ impl ZoomSim {
     /// The stored meeting as `GET /meetings/{id}` would return it.
     pub fn meeting(&self, id: u64) -> Option<Value> {
         lock(&self.shared.state).meeting_value(id)
+    }
+
+    /// One occurrence as `GET /meetings/{id}?occurrence_id=` would return it: its own settings
+    /// merged over the series'.
+    pub fn occurrence(&self, id: u64, occurrence_id: &str) -> Option<Value> {
+        lock(&self.shared.state)
+            .get_meeting(&id.to_string(), Some(occurrence_id))
+            .ok()
     }
 
     /// A user's main settings tree (user id or email).

@@ -200,6 +200,9 @@ pub struct SimMeeting {
     pub recurrence: Option<Value>,
     /// Occurrence start times for type 8.
     pub occurrences: Vec<DateTime<Utc>>,
+    /// Settings an occurrence keeps on its own (index into `occurrences` → a `settings` object
+    /// merged over the series'), as when a host edits "this occurrence" only in the web portal.
+    pub occurrence_settings: Vec<(usize, Value)>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
 }
@@ -228,6 +231,7 @@ impl SimMeeting {
             tracking_fields: Vec::new(),
             recurrence: None,
             occurrences: Vec::new(),
+            occurrence_settings: Vec::new(),
             created_at: start - Duration::days(21),
         }
     }
@@ -276,6 +280,26 @@ impl SimMeeting {
     /// Set a meeting setting by JSON pointer relative to `settings`, e.g. `("/waiting_room", json!(true))`.
     pub fn setting(mut self, pointer: &str, value: Value) -> Self {
         set_pointer(&mut self.settings, pointer, value);
+        self
+    }
+
+    /// Set a setting of one occurrence only (index into `occurrences`), by JSON pointer
+    /// relative to `settings`: the occurrence then differs from its series.
+    pub fn occurrence_setting(mut self, index: usize, pointer: &str, value: Value) -> Self {
+        match self
+            .occurrence_settings
+            .iter_mut()
+            .find(|(i, _)| *i == index)
+        {
+            Some((_, v)) => {
+                set_pointer(v, pointer, value);
+            }
+            None => {
+                let mut v = json!({});
+                set_pointer(&mut v, pointer, value);
+                self.occurrence_settings.push((index, v));
+            }
+        }
         self
     }
 
@@ -744,7 +768,10 @@ fn demo_at(now: DateTime<Utc>) -> Scenario {
     )
     .tracking_field("Session type", "Youth")
     .setting("/join_before_host", json!(true))
-    .setting("/auto_recording", json!("local"));
+    .setting("/auto_recording", json!("local"))
+    // Its third evening was edited on its own: no waiting room, and recorded on the laptop.
+    .occurrence_setting(2, "/waiting_room", json!(false))
+    .occurrence_setting(2, "/auto_recording", json!("local"));
     sc = sc.meeting(series);
     k += 1;
     let bumps_first = {

@@ -252,10 +252,18 @@ impl SimState {
                 })
                 .collect();
         }
+        let occurrence_overrides = m
+            .occurrence_settings
+            .iter()
+            .filter_map(|(i, settings)| {
+                let t = m.occurrences.get(*i)?;
+                Some((occurrence_id(*t), json!({ "settings": settings })))
+            })
+            .collect();
         let mut rec = MeetingRec {
             value: v,
             host_id: host.id.clone(),
-            occurrence_overrides: BTreeMap::new(),
+            occurrence_overrides,
         };
         Self::set_password(&mut rec.value, &m.password, rng);
         let embed = self.embed_password(host_idx);

@@ -342,9 +342,80 @@ fn occurrences(m: &Meeting) -> Vec<Occurrence> {
                 id: o.occurrence_id.clone(),
                 start: o.start_time?,
                 duration_minutes: o.duration.or(m.duration).unwrap_or(0),
+                readings: BTreeMap::new(),
             })
         })
         .collect()
+}
+
+/// The controls Zoom keeps per occurrence of a recurring meeting: `occurrence_id` on
+/// `PATCH /meetings/{meetingId}` supports "settings{host_video, participant_video,
+/// join_before_host, mute_upon_entry, waiting_room, watermark, auto_recording}"
+/// (meetings.openapi.json; zoom.md §2.1 "Occurrence PATCH limits"). Passcode and alternative
+/// hosts are series-only, and host settings are the host's.
+pub(crate) const OCCURRENCE_CONTROLS: [Control; 4] = [
+    Control::WaitingRoom,
+    Control::JoinBeforeHost,
+    Control::LocalRecording,
+    Control::CloudRecording,
+];
+
+/// The keys of `settings` that a per-occurrence PATCH may carry, of those chaperone writes.
+pub(crate) const OCCURRENCE_SETTINGS: [&str; 3] =
+    ["waiting_room", "join_before_host", "auto_recording"];
+
+/// An occurrence's own effective readings, from `GET /meetings/{meetingId}?occurrence_id=`
+/// (which shows the occurrence's settings merged over the series').
+pub(crate) fn occurrence_readings(
+    occurrence: &Meeting,
+    host: &HostContext,
+) -> BTreeMap<Control, Reading> {
+    let mut all = readings(occurrence, host);
+    all.retain(|c, _| OCCURRENCE_CONTROLS.contains(c));
+    all
+}
+
+/// A per-occurrence PATCH body from a series body: only the settings Zoom keeps per
+/// occurrence (anything else would be ignored by Zoom, or applied to nothing).
+pub(crate) fn occurrence_body(series_body: &Value) -> Option<Value> {
+    let settings = series_body.get("settings")?.as_object()?;
+    let kept: Map<String, Value> = settings
+        .iter()
+        .filter(|(k, _)| OCCURRENCE_SETTINGS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    (!kept.is_empty()).then(|| json!({ "settings": kept }))
+}
+
+/// Removes from a meeting (or occurrence) PATCH body the `settings` leaves that `current`
+/// already holds, so a series that is already strict is not written again only because one of
+/// its occurrences was weaker (every write counts against the host's 100 a day). True when
+/// nothing is left to write.
+pub(crate) fn drop_settled_meeting_fields(body: &mut Value, current: &Meeting) -> bool {
+    let s = &current.settings;
+    if let Some(settings) = body.get_mut("settings").and_then(Value::as_object_mut) {
+        settings.retain(|key, wanted| {
+            let held = match key.as_str() {
+                "waiting_room" => s.waiting_room.map(Value::Bool),
+                "join_before_host" => s.join_before_host.map(Value::Bool),
+                "auto_recording" => s.auto_recording.clone().map(Value::String),
+                "waiting_room_options" => s.waiting_room_options.as_ref().and_then(|o| {
+                    Some(json!({
+                        "mode": o.mode.clone()?,
+                        "who_goes_to_waiting_room": o.who_goes_to_waiting_room.clone()?,
+                    }))
+                }),
+                _ => None,
+            };
+            held.as_ref() != Some(wanted)
+        });
+    }
+    if let Some(top) = body.as_object_mut() {
+        top.retain(|k, v| k != "settings" || v.as_object().is_none_or(|o| !o.is_empty()));
+        top.is_empty()
+    } else {
+        false
+    }
 }
 
 /// The neutral snapshot of a meeting that was read.

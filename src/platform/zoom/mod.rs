@@ -36,7 +36,7 @@ use crate::control::Control;
 use crate::platform::{
     Applied, Change, CollectFailure, CollectStream, Collected, Platform, PlatformError, Window,
 };
-use crate::session::{Host, PlatformKind, Session};
+use crate::session::{Host, Occurrence, PlatformKind, Reading, Session};
 use crate::settings::ZoomSettings;
 
 /// Requests in flight at once while fetching many meetings or hosts. The governor limiters set
@@ -46,6 +46,15 @@ const CONCURRENCY: usize = 16;
 /// Largest page Zoom allows on the lists used: `GET /users/{userId}/meetings` `page_size` max 300
 /// (meetings.openapi.json); `GET /groups` max 300; `GET /users` max 2000, 300 is used as asked.
 const PAGE_SIZE: &str = "300";
+
+/// How far ahead a single-meeting read (a webhook) reads a recurring meeting's occurrences on
+/// their own; a sweep reads those inside its window.
+const OCCURRENCE_HORIZON: chrono::Duration = chrono::Duration::days(31);
+
+/// Whether an occurrence runs at some time inside the window.
+fn occurs_in(o: &Occurrence, from: chrono::DateTime<Utc>, to: chrono::DateTime<Utc>) -> bool {
+    o.start < to && o.start + chrono::Duration::minutes(i64::from(o.duration_minutes)) > from
+}
 
 /// A guard against a server that keeps handing out `next_page_token`s.
 const MAX_PAGES: usize = 10_000;
@@ -333,6 +342,56 @@ impl Inner {
                 what: format!("Zoom meeting {id}"),
             }),
             other => other,
+        }
+    }
+
+    /// `GET /meetings/{meetingId}?occurrence_id=` (LIGHT): one occurrence, with the settings it
+    /// keeps on its own merged over the series' (meetings.openapi.json `occurrence_id`
+    /// parameter). A 404 becomes `NotFound`.
+    async fn occurrence(&self, id: u64, occurrence_id: &str) -> Result<Meeting, PlatformError> {
+        match self
+            .http
+            .get(
+                Label::Light,
+                format!("/meetings/{id}"),
+                vec![("occurrence_id", occurrence_id.to_string())],
+            )
+            .await
+        {
+            Err(PlatformError::Api { status: 404, .. }) => Err(PlatformError::NotFound {
+                platform: PlatformKind::Zoom,
+                what: format!("occurrence {occurrence_id} of Zoom meeting {id}"),
+            }),
+            other => other,
+        }
+    }
+
+    /// Reads on its own each occurrence `which` picks and keeps its effective readings on the
+    /// session, so an occurrence edited by itself is judged on what it really has. An
+    /// occurrence that cannot be read makes those controls `error`, never the series' value.
+    async fn read_occurrences(
+        &self,
+        id: u64,
+        session: &mut Session,
+        ctx: &HostContext,
+        which: impl Fn(&Occurrence) -> bool,
+    ) {
+        for o in session.occurrences.iter_mut().filter(|o| which(o)) {
+            let span = tracing::debug_span!("zoom.occurrence", session = id, occurrence = %o.id);
+            o.readings = match self.occurrence(id, &o.id).instrument(span).await {
+                Ok(m) => map::occurrence_readings(&m, ctx),
+                Err(e) => map::OCCURRENCE_CONTROLS
+                    .iter()
+                    .map(|c| {
+                        (
+                            *c,
+                            Reading::Error {
+                                reason: format!("the occurrence could not be read: {e}"),
+                            },
+                        )
+                    })
+                    .collect(),
+            };
         }
     }
 
@@ -643,7 +702,21 @@ impl Platform for ZoomPlatform {
             {
                 host.groups = names;
             }
-            Ok(map::session(&m, &host, &ctx))
+            // The occurrences judged on their own before are read on their own again: a fix is
+            // proven on every occurrence it was meant for.
+            let read_before: HashSet<&str> = session
+                .occurrences
+                .iter()
+                .filter(|o| !o.readings.is_empty())
+                .map(|o| o.id.as_str())
+                .collect();
+            let mut after = map::session(&m, &host, &ctx);
+            inner
+                .read_occurrences(id, &mut after, &ctx, |o| {
+                    read_before.contains(o.id.as_str())
+                })
+                .await;
+            Ok(after)
         }
         .instrument(span)
         .await
@@ -681,7 +754,14 @@ impl Platform for ZoomPlatform {
             };
             let host = Inner::host_of(&user, &group_names);
             let ctx = inner.host_context_of(&host_id).await;
-            Ok(Some(map::session(&m, &host, &ctx)))
+            let mut session = map::session(&m, &host, &ctx);
+            let now = Utc::now();
+            inner
+                .read_occurrences(meeting_id, &mut session, &ctx, |o| {
+                    occurs_in(o, now, now + OCCURRENCE_HORIZON)
+                })
+                .await;
+            Ok(Some(session))
         }
         .instrument(span)
         .await
@@ -818,16 +898,26 @@ async fn collect_host(
     let ctx = inner.host_context(&user.id, groups, account).await;
     inner.remember_host(&user.id, &ctx);
     let host = Inner::host_of(user, group_names);
-    Ok(kept
-        .into_iter()
-        .map(|(item, result)| match result {
-            Ok(m) => map::session(&m, &host, &ctx),
+    let mut sessions = Vec::with_capacity(kept.len());
+    for (item, result) in kept {
+        sessions.push(match result {
+            Ok(m) => {
+                let mut session = map::session(&m, &host, &ctx);
+                // Every occurrence in the window is judged on its own settings (LIGHT each).
+                inner
+                    .read_occurrences(m.id, &mut session, &ctx, |o| {
+                        occurs_in(o, window.from, window.to)
+                    })
+                    .await;
+                session
+            }
             Err(e) => {
                 tracing::warn!(session = item.id, error = %e, "could not read a meeting");
                 map::unreadable_session(&item, &host, &e.to_string())
             }
-        })
-        .collect())
+        });
+    }
+    Ok(sessions)
 }
 
 /// Every user, lower-cased email → group names: the engine's "is this alternative host staff?".
@@ -878,25 +968,6 @@ fn drop_settled_host_fields(body: &mut serde_json::Value, current: &UserSettings
     sections.is_empty()
 }
 
-/// Whether a change depends on the meeting's current values, so the meeting is read again just
-/// before writing: alternative hosts are appended to today's list, a passcode is added only where
-/// there is none, recording is set from its current mode, and a waiting room for outsiders only
-/// is never written over one for everyone (that would loosen it). A waiting room for everyone
-/// and join-before-host off are the strictest values, written whole: no fresh read.
-fn needs_fresh_read(c: &Change) -> bool {
-    match c.control {
-        Control::Passcode
-        | Control::SecondStaff
-        | Control::LocalRecording
-        | Control::CloudRecording => true,
-        Control::WaitingRoom => !matches!(
-            c.to,
-            crate::platform::Target::Level { level } if level == Control::WaitingRoom.strictest()
-        ),
-        _ => false,
-    }
-}
-
 /// Whether a change is written on the meeting.
 fn is_meeting_change(c: &Change) -> bool {
     matches!(
@@ -919,13 +990,14 @@ async fn apply(
         return Ok(Applied::default());
     }
     let id = meeting_id(session)?;
-    // A fresh read: alternative hosts are appended to what is there now, and a passcode is only
-    // added where there is none now.
-    let current = if changes.iter().any(needs_fresh_read) {
-        inner.meeting(id).await?
-    } else {
-        Meeting::default()
-    };
+    // The freshest read before any write, always: a session that went live since the collect is
+    // left alone (DESIGN: never change a session in progress; a new passcode would change the
+    // join link of a live session). It also gives the values a change depends on: alternative
+    // hosts are appended to what is there now, a passcode is only added where there is none now,
+    // recording is set from its current mode, and a waiting room for everyone is never written
+    // over with one for outsiders.
+    let current = inner.meeting(id).await?;
+    refuse_if_started(session, &current)?;
     let host_id = current
         .host_id
         .clone()
@@ -951,6 +1023,13 @@ async fn apply(
         None
     };
     let mut patches = map::plan(session, &current, changes, new_passcode);
+    // What the series already holds is not written again (an occurrence may be the one that
+    // differs).
+    if let Some(body) = patches.meeting.as_mut()
+        && map::drop_settled_meeting_fields(body, &current)
+    {
+        patches.meeting = None;
+    }
     // Host settings are shared by all the host's sessions: when this run already wrote and read
     // them back, drop what that read shows is already as wanted (no second write per host). When
     // the cached read has expired (a host with many sessions in a long sweep), read them again
@@ -1028,9 +1107,105 @@ async fn apply(
         result?;
         writes += 1;
     }
+    writes += apply_to_occurrences(inner, session, id, changes, &host_id, &shown_host).await?;
     Ok(Applied {
         write_requests: writes,
     })
+}
+
+/// Refuses to write when the freshest read shows the meeting live though the plan was made on a
+/// snapshot where it was not. A session that was live at the collect was planned for only when
+/// the profile allows changing a session in progress.
+fn refuse_if_started(session: &Session, current: &Meeting) -> Result<(), PlatformError> {
+    if current.status.as_deref() == Some("started") && !session.in_progress {
+        return Err(PlatformError::StartedDuringRun {
+            platform: PlatformKind::Zoom,
+            what: format!("Zoom meeting {}", session.id),
+        });
+    }
+    Ok(())
+}
+
+/// Writes the per-occurrence controls on each occurrence read on its own whose snapshot differs
+/// from what the changes want: Zoom keeps them per occurrence, and a series write is not known to
+/// reach an occurrence with its own value (ASSUMPTION, see docs: the spec does not say; the
+/// read-back of each occurrence decides). Each occurrence is read just before its write (live
+/// meetings are left alone, settled values are not written) and each write counts against the
+/// host's daily budget. Returns the writes made.
+async fn apply_to_occurrences(
+    inner: &Arc<Inner>,
+    session: &Session,
+    id: u64,
+    changes: &[Change],
+    host_id: &str,
+    shown_host: &str,
+) -> Result<u32, PlatformError> {
+    let per_occurrence: Vec<Change> = changes
+        .iter()
+        .filter(|c| map::OCCURRENCE_CONTROLS.contains(&c.control))
+        .cloned()
+        .collect();
+    let mut writes = 0;
+    if per_occurrence.is_empty() {
+        return Ok(writes);
+    }
+    for o in session
+        .occurrences
+        .iter()
+        .filter(|o| differs_from_changes(o, &per_occurrence))
+    {
+        let current = inner.occurrence(id, &o.id).await?;
+        refuse_if_started(session, &current)?;
+        let Some(mut body) = map::plan(session, &current, &per_occurrence, None)
+            .meeting
+            .as_ref()
+            .and_then(map::occurrence_body)
+        else {
+            continue;
+        };
+        if map::drop_settled_meeting_fields(&mut body, &current) {
+            continue;
+        }
+        inner.reserve_update(host_id, shown_host)?;
+        let span = tracing::info_span!("zoom.patch_occurrence", occurrence = %o.id);
+        let result = inner
+            .http
+            .send(http::Request {
+                method: reqwest::Method::PATCH,
+                label: Label::Light,
+                path: format!("/meetings/{id}"),
+                query: vec![("occurrence_id", o.id.clone())],
+                body: Some(&body),
+                budget_host: Some(shown_host),
+            })
+            .instrument(span)
+            .await;
+        match result {
+            Ok(_) => writes += 1,
+            Err(PlatformError::DailyBudgetExhausted { host, limit }) => {
+                inner.exhaust_budget(host_id);
+                return Err(PlatformError::DailyBudgetExhausted {
+                    host,
+                    limit: if limit == 0 { inner.daily_limit } else { limit },
+                });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(writes)
+}
+
+/// Whether an occurrence read on its own has a per-occurrence control other than the changes
+/// want.
+fn differs_from_changes(o: &Occurrence, changes: &[Change]) -> bool {
+    changes
+        .iter()
+        .any(|c| match (&c.to, o.readings.get(&c.control)) {
+            (crate::platform::Target::Level { level }, Some(Reading::Value { level: now, .. })) => {
+                now != level
+            }
+            _ => false,
+        })
 }
 
 /// Fuzzing entry point (`fuzz/`): decodes `body` as Zoom's answers to `GET /meetings/{id}` and
