@@ -221,3 +221,85 @@ async fn lists_page_and_lookups_need_a_filter_and_the_access_policy() {
         .expect("anon");
     assert_eq!(unauthenticated.status(), 401);
 }
+
+#[tokio::test]
+async fn recording_and_transcription_are_allowed_by_default_and_can_be_patched_off() {
+    let (sim, client, token) = start().await;
+    let id = sim.meeting_id("[youth] Club").expect("id");
+    let url = format!(
+        "{}/users/{HOST}/onlineMeetings/{}",
+        sim.graph_base_url(),
+        urlencode(&id)
+    );
+    let read = || async {
+        client
+            .get(&url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("get")
+            .json::<Value>()
+            .await
+            .expect("json")
+    };
+    let before = read().await;
+    assert_eq!(before["allowRecording"], true);
+    assert_eq!(before["allowTranscription"], true);
+    assert_eq!(before["recordAutomatically"], false);
+    let bad = client
+        .patch(&url)
+        .bearer_auth(&token)
+        .json(&json!({"allowTranscription": "no"}))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(bad.status(), 400, "a boolean property takes a boolean");
+    let r = client
+        .patch(&url)
+        .bearer_auth(&token)
+        .json(&json!({"allowRecording": false, "allowTranscription": false, "recordAutomatically": false}))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(r.status(), 200);
+    let after = read().await;
+    assert_eq!(after["allowRecording"], false);
+    assert_eq!(after["allowTranscription"], false);
+}
+
+#[tokio::test]
+async fn a_meeting_started_now_shows_in_its_times_and_calendar() {
+    let (sim, client, token) = start().await;
+    let id = sim.meeting_id("[youth] Club").expect("id");
+    let now = Utc::now();
+    let calendar_now = || async {
+        let from = (Utc::now() - chrono::Duration::seconds(1)).format("%Y-%m-%dT%H:%M:%SZ");
+        let to = (Utc::now() + chrono::Duration::seconds(1)).format("%Y-%m-%dT%H:%M:%SZ");
+        client
+            .get(format!(
+                "{}/users/{HOST}/calendarView?startDateTime={from}&endDateTime={to}",
+                sim.graph_base_url()
+            ))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("calendar")
+            .json::<Value>()
+            .await
+            .expect("json")
+    };
+    assert_eq!(calendar_now().await["value"], json!([]));
+    assert!(sim.start_meeting_now(&id));
+    let live = calendar_now().await;
+    let events = live["value"].as_array().expect("events");
+    assert_eq!(events.len(), 1, "{live}");
+    assert_eq!(events[0]["subject"], "[youth] Club");
+    // A series' onlineMeeting keeps its own times; only the occurrence moved.
+    let meeting = sim.meeting(&id).expect("meeting");
+    let start: chrono::DateTime<Utc> = meeting["startDateTime"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .expect("start");
+    assert!(start > now);
+    assert!(!sim.start_meeting_now("no-such-meeting"));
+}

@@ -27,7 +27,8 @@
 //! `GET /_sim/info`, `GET /_sim/stats`, `POST`/`DELETE /_sim/faults`, `POST /_sim/revoke`,
 //! `GET /_sim/meetings` (id, organizer, subject of each), `GET /_sim/meetings/{id}`,
 //! `PATCH /_sim/meetings/{id}` (`{"property": "allowMeetingChat", "value": "limited"}`: an
-//! organizer's own change in Teams).
+//! organizer's own change in Teams), `POST /_sim/meetings/{id}/start` (the meeting's next
+//! occurrence starts now: Graph has no meeting status, so "live" is only its times).
 //!
 //! # Assumptions (where the CSDL and research leave a gap, the harder case is taken)
 //! - Updatable properties are those of `api/onlinemeeting-update.md` as summarised in §1.2; any
@@ -288,6 +289,13 @@ impl TeamsSim {
     /// The stored meeting as GET would return it (all enum members shown).
     pub fn meeting(&self, id: &str) -> Option<Value> {
         self.shared.meeting_value(id)
+    }
+
+    /// The meeting's next occurrence starts now (it began a minute ago, same length): for a run
+    /// that collected the meeting before it started and writes after. See `POST
+    /// /_sim/meetings/{id}/start`. False when there is no such meeting or nothing left to start.
+    pub fn start_meeting_now(&self, id: &str) -> bool {
+        self.shared.start_now(id)
     }
 
     /// Change a property as the organizer would in Teams.

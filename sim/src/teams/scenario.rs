@@ -390,6 +390,7 @@ fn demo_at(now: DateTime<Utc>) -> TeamsScenario {
         .set("allowedLobbyAdmitters", json!("organizerAndCoOrganizers"))
         .set("allowedPresenters", json!("organizer"))
         .set("allowRecording", json!(false))
+        .set("allowTranscription", json!(false))
         .attendee(&e("duty.officer"), "coorganizer"),
         // Attendees and no co-organizer: the duty officer is added, nobody is dropped.
         TeamsMeeting::new(

@@ -181,6 +181,13 @@ fn build(scenario: &TeamsScenario) -> Data {
             "allowTeamworkReactions": true,
             "allowAttendeeToEnableCamera": true,
             "allowAttendeeToEnableMic": true,
+            // Recording and transcription are allowed unless someone turns them off: the CSDL
+            // (`specs/teams/onlineMeeting-excerpt.v1.0.csdl.xml`, onlineMeetingBase) types
+            // `allowRecording`, `allowTranscription` and `recordAutomatically` as Edm.Boolean
+            // without a default; research §1.2 "Recording" and §1.3 (tenant policy
+            // `AllowCloudRecording`/`AllowTranscription`) describe Teams as allowing both unless
+            // a policy or the organizer turns them off. ASSUMPTION: a meeting created without
+            // them reads back `true`, `true`, `false`.
             "allowRecording": true,
             "recordAutomatically": false,
             "allowTranscription": true,
@@ -351,6 +358,48 @@ impl State {
             }
             None => false,
         }
+    }
+
+    /// The meeting's next occurrence (the first that has not ended) now started a minute ago,
+    /// keeping its length, in the onlineMeeting's times (a one-off meeting) and in every
+    /// calendar's copy of the event: what the world looks like when a meeting starts after a
+    /// collect read it. Graph has no "started" status on an onlineMeeting (CSDL), only times.
+    pub(crate) fn start_now(&self, id: &str) -> bool {
+        let mut d = lock(&self.data);
+        let now = Utc::now();
+        let Some(m) = d.meetings.get_mut(id) else {
+            return false;
+        };
+        let join = m.value["joinWebUrl"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let series = m.value["meetingType"].as_str() == Some("recurring");
+        let next = d
+            .events
+            .iter()
+            .filter(|e| e.value["onlineMeeting"]["joinUrl"].as_str() == Some(join.as_str()))
+            .filter(|e| e.end > now)
+            .map(|e| (e.start, e.end))
+            .min();
+        let Some((start, end)) = next else {
+            return false;
+        };
+        let new_start = now - chrono::Duration::minutes(1);
+        let new_end = new_start + (end - start);
+        if !series && let Some(m) = d.meetings.get_mut(id) {
+            m.value["startDateTime"] = json!(new_start.to_rfc3339());
+            m.value["endDateTime"] = json!(new_end.to_rfc3339());
+        }
+        for e in d.events.iter_mut().filter(|e| {
+            e.start == start && e.value["onlineMeeting"]["joinUrl"].as_str() == Some(join.as_str())
+        }) {
+            e.start = new_start;
+            e.end = new_end;
+            e.value["start"] = json!({"dateTime": graph_time(new_start), "timeZone": "UTC"});
+            e.value["end"] = json!({"dateTime": graph_time(new_end), "timeZone": "UTC"});
+        }
+        true
     }
 
     pub(crate) fn subscription_list(&self) -> Vec<Value> {
@@ -859,6 +908,14 @@ fn admin(state: &State, method: &Method, rest: &str, body: &[u8]) -> Reply {
             match state.meeting_value(&id) {
                 Some(v) => Reply::json(200, v),
                 None => Reply::error(404, "NotFound", "no such meeting"),
+            }
+        }
+        ("POST", ["meetings", id, "start"]) => {
+            let id = percent_encoding::percent_decode_str(id).decode_utf8_lossy();
+            if state.start_now(&id) {
+                Reply::empty(204)
+            } else {
+                Reply::error(404, "NotFound", "no such meeting, or no occurrence left to start")
             }
         }
         ("PATCH", ["meetings", id]) => {
