@@ -457,14 +457,38 @@ impl Shared {
             return report;
         }
 
-        let lost_answer = match self.platform.apply(&session, &changes).await {
+        // The intent is committed before the write and closed with the session's record: a
+        // process that stops in between leaves it for the next writer to settle (crate::intents).
+        let intent = crate::intents::new_intent(
+            (&self.tenant, &self.run_id),
+            &session,
+            profile,
+            &changes,
+            &findings,
+        );
+        if let Err(e) = self.store.open_write_intent(&intent).await {
+            warn!(error = %e, "could not record the write intent; nothing was written");
+            let refused = PlatformError::Refused {
+                platform: session.platform,
+                reason: e.to_string(),
+            };
+            mark_changes(&mut findings, &changes, &refused);
+            report.findings = findings;
+            return report;
+        }
+        // Why part of the changes may not be on the platform: a lost answer, or an apply that
+        // stopped after some writes. Either way the read-back decides what was done.
+        let unfinished = match self.platform.apply(&session, &changes).await {
             Ok(applied) => {
                 info!(
                     changes = changes.len(),
                     writes = applied.write_requests,
                     "applied"
                 );
-                None
+                if let Some(e) = &applied.stopped {
+                    warn!(error = %e, "the apply stopped part way; reading back what was written");
+                }
+                applied.stopped
             }
             // The write may have been applied: the read-back decides, it is not sent again.
             Err(e) if e.write_may_have_applied() => {
@@ -496,14 +520,27 @@ impl Shared {
         };
         let after_findings = engine::evaluate(profile, &after, &ctx);
         let (mut settled, records) = engine::settle(&changes, after_findings);
-        if let Some(e) = &lost_answer {
-            for f in settled.iter_mut().filter(|f| f.status == Status::Drift) {
-                if changes.iter().any(|c| c.control == f.control) {
-                    f.status = Status::Error;
-                    f.detail = format!(
-                        "the answer to the write was lost ({e}) and the read-back does not show the change"
-                    );
+        if let Some(e) = &unfinished {
+            let unproven: Vec<Change> = changes
+                .iter()
+                .filter(|c| {
+                    settled
+                        .iter()
+                        .any(|f| f.control == c.control && f.status == Status::Drift)
+                })
+                .cloned()
+                .collect();
+            if e.write_may_have_applied() {
+                for f in settled.iter_mut().filter(|f| f.status == Status::Drift) {
+                    if unproven.iter().any(|c| c.control == f.control) {
+                        f.status = Status::Error;
+                        f.detail = format!(
+                            "the answer to the write was lost ({e}) and the read-back does not show the change"
+                        );
+                    }
                 }
+            } else {
+                mark_changes(&mut settled, &unproven, e);
             }
         }
         // Controls already reported as fixed on the host earlier keep that status.

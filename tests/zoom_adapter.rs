@@ -504,6 +504,10 @@ async fn the_per_host_daily_limit_is_not_retried() {
         SecretString::from(sim.client_secret().to_string()),
     )
     .expect("adapter");
+    // Drifted, so each apply has something to write (what a meeting holds is not written again).
+    for id in ids {
+        sim.set_meeting_field(id, "/settings/join_before_host", json!(true));
+    }
     let got = zoom.collect(&window_days(3)).await.expect("collect");
     let mut results = Vec::new();
     for s in &got.sessions {
@@ -531,6 +535,7 @@ async fn the_per_host_daily_limit_is_not_retried() {
 async fn a_seeded_daily_count_refuses_before_writing() {
     let id = 81_234_567_950;
     let (sim, zoom) = start(ZoomSimConfig::unlimited(), small(&[id])).await;
+    sim.set_meeting_field(id, "/settings/join_before_host", json!(true));
     let got = zoom.collect(&window_days(3)).await.expect("collect");
     let s = &got.sessions[0];
     zoom.seed_daily_updates(&s.host.id, 100);

@@ -192,10 +192,14 @@ pub enum Target {
 }
 
 /// What an apply did, for the audit trail.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Applied {
-    /// Requests that wrote to the platform (0, 1 or 2).
+    /// Requests that wrote to the platform (a meeting, the host's settings, occurrences).
     pub write_requests: u32,
+    /// Set when the apply stopped after some writes (a used-up daily budget, an occurrence that
+    /// went live): what was written is still read back and recorded; the rest waits, for this
+    /// reason.
+    pub stopped: Option<PlatformError>,
 }
 
 /// Errors from a platform. They keep the server's answer so an admin can act on it.

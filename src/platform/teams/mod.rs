@@ -797,7 +797,10 @@ async fn apply(
         .instrument(span)
         .await
     {
-        Ok(_) => Ok(Applied { write_requests: 1 }),
+        Ok(_) => Ok(Applied {
+            write_requests: 1,
+            ..Applied::default()
+        }),
         Err(PlatformError::Api { status: 404, .. }) => Err(PlatformError::NotFound {
             platform: PlatformKind::Teams,
             what: format!("Teams meeting \"{}\"", session.topic),

@@ -153,7 +153,8 @@ impl ZoomPlatform {
             settings.rate_limits.light_per_second,
             settings.rate_limits.medium_per_second,
             Duration::from_secs(settings.timeout_secs.max(1)),
-        )?;
+        )?
+        .with_run_deadline(settings.rate_limits.run_deadline());
         Ok(ZoomPlatform {
             inner: Arc::new(Inner {
                 tenant: tenant.to_string(),
@@ -1068,12 +1069,8 @@ async fn apply(
             .await;
         match result {
             Ok(()) => writes += 1,
-            Err(PlatformError::DailyBudgetExhausted { host, limit }) => {
-                inner.exhaust_budget(&host_id);
-                return Err(PlatformError::DailyBudgetExhausted {
-                    host,
-                    limit: if limit == 0 { inner.daily_limit } else { limit },
-                });
+            Err(e @ PlatformError::DailyBudgetExhausted { .. }) => {
+                return Err(budget_or(inner, &host_id, e));
             }
             Err(PlatformError::Api { status: 404, .. }) => {
                 return Err(PlatformError::NotFound {
@@ -1104,13 +1101,29 @@ async fn apply(
             .await;
         // Whatever the answer, the cached settings may no longer be what Zoom holds.
         inner.forget_host(&host_id);
-        result?;
-        writes += 1;
+        match result {
+            Ok(()) => writes += 1,
+            // The meeting was written: it is still read back and recorded.
+            Err(e) if writes > 0 => {
+                return Ok(Applied {
+                    write_requests: writes,
+                    stopped: Some(e),
+                });
+            }
+            Err(e) => return Err(e),
+        }
     }
-    writes += apply_to_occurrences(inner, session, id, changes, &host_id, &shown_host).await?;
-    Ok(Applied {
-        write_requests: writes,
-    })
+    let (occurrence_writes, stopped) =
+        apply_to_occurrences(inner, session, id, changes, &host_id, &shown_host).await;
+    writes += occurrence_writes;
+    match stopped {
+        // Nothing was written: the error is the apply's.
+        Some(e) if writes == 0 => Err(e),
+        stopped => Ok(Applied {
+            write_requests: writes,
+            stopped,
+        }),
+    }
 }
 
 /// Refuses to write when the freshest read shows the meeting live though the plan was made on a
@@ -1131,7 +1144,7 @@ fn refuse_if_started(session: &Session, current: &Meeting) -> Result<(), Platfor
 /// reach an occurrence with its own value (ASSUMPTION, see docs: the spec does not say; the
 /// read-back of each occurrence decides). Each occurrence is read just before its write (live
 /// meetings are left alone, settled values are not written) and each write counts against the
-/// host's daily budget. Returns the writes made.
+/// host's daily budget. Returns the writes made, and why it stopped early if it did.
 async fn apply_to_occurrences(
     inner: &Arc<Inner>,
     session: &Session,
@@ -1139,15 +1152,30 @@ async fn apply_to_occurrences(
     changes: &[Change],
     host_id: &str,
     shown_host: &str,
-) -> Result<u32, PlatformError> {
+) -> (u32, Option<PlatformError>) {
+    let mut writes = 0;
+    let stopped = write_occurrences(inner, session, id, changes, host_id, shown_host, &mut writes)
+        .await
+        .err();
+    (writes, stopped)
+}
+
+async fn write_occurrences(
+    inner: &Arc<Inner>,
+    session: &Session,
+    id: u64,
+    changes: &[Change],
+    host_id: &str,
+    shown_host: &str,
+    writes: &mut u32,
+) -> Result<(), PlatformError> {
     let per_occurrence: Vec<Change> = changes
         .iter()
         .filter(|c| map::OCCURRENCE_CONTROLS.contains(&c.control))
         .cloned()
         .collect();
-    let mut writes = 0;
     if per_occurrence.is_empty() {
-        return Ok(writes);
+        return Ok(());
     }
     for o in session
         .occurrences
@@ -1181,18 +1209,26 @@ async fn apply_to_occurrences(
             .instrument(span)
             .await;
         match result {
-            Ok(_) => writes += 1,
-            Err(PlatformError::DailyBudgetExhausted { host, limit }) => {
-                inner.exhaust_budget(host_id);
-                return Err(PlatformError::DailyBudgetExhausted {
-                    host,
-                    limit: if limit == 0 { inner.daily_limit } else { limit },
-                });
-            }
-            Err(e) => return Err(e),
+            Ok(_) => *writes += 1,
+            Err(e) => return Err(budget_or(inner, host_id, e)),
         }
     }
-    Ok(writes)
+    Ok(())
+}
+
+/// A meeting write's error, with a daily-budget answer from Zoom also remembered by the adapter
+/// (no more writes for the host today) and given the limit in force.
+fn budget_or(inner: &Inner, host_id: &str, e: PlatformError) -> PlatformError {
+    match e {
+        PlatformError::DailyBudgetExhausted { host, limit } => {
+            inner.exhaust_budget(host_id);
+            PlatformError::DailyBudgetExhausted {
+                host,
+                limit: if limit == 0 { inner.daily_limit } else { limit },
+            }
+        }
+        other => other,
+    }
 }
 
 /// Whether an occurrence read on its own has a per-occurrence control other than the changes
