@@ -1,4 +1,4 @@
-//! Delivery through real receivers: a real SMTP server started by the test (aiosmtpd) and a local
+//! Delivery through real receivers: a real SMTP server started in-process by the test and a local
 //! HTTP server for Slack, Teams and signed JSON webhooks. Each test reads what arrived.
 
 mod common;

@@ -13,7 +13,8 @@ use chaperone::store::{Store, StoreError};
 use chrono::{Duration, Utc};
 use sqlx::Connection;
 
-const PG_URL_VAR: &str = "CHAPERONE_TEST_PG_URL";
+#[path = "common/requires.rs"]
+mod requires;
 
 /// A fresh SQLite store, and a fresh PostgreSQL schema when the server is configured.
 async fn stores() -> Vec<(Store, &'static str, Option<tempfile::TempDir>)> {
@@ -22,19 +23,16 @@ async fn stores() -> Vec<(Store, &'static str, Option<tempfile::TempDir>)> {
         .await
         .unwrap();
     let mut out = vec![(sqlite, "sqlite", Some(dir))];
-    match std::env::var(PG_URL_VAR) {
-        Ok(base) => {
-            let schema = format!("chaperone_notify_{}", uuid::Uuid::new_v4().simple());
-            let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-                .execute(&mut admin)
-                .await
-                .unwrap();
-            let sep = if base.contains('?') { '&' } else { '?' };
-            let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-            out.push((Store::connect(&url).await.unwrap(), "postgres", None));
-        }
-        Err(_) => eprintln!("PostgreSQL part skipped: set {PG_URL_VAR} (see .ci/start-postgres)"),
+    if let Some(base) = requires::postgres_url("notify_outbox (its PostgreSQL part)") {
+        let schema = format!("chaperone_notify_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+        out.push((Store::connect(&url).await.unwrap(), "postgres", None));
     }
     out
 }

@@ -15,7 +15,8 @@ use chaperone::store::{Store, StoreError};
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use sqlx::Connection;
 
-const PG_URL_VAR: &str = "CHAPERONE_TEST_PG_URL";
+#[path = "common/requires.rs"]
+mod requires;
 
 /// A store under test, with the URL it was opened from (to reopen it, or to reach its tables with
 /// a plain connection as an attacker or a careless admin would).
@@ -43,15 +44,10 @@ impl Harness {
         }
     }
 
-    /// `None` when no PostgreSQL is configured: the PostgreSQL variant of the test then passes
-    /// without running, and says so.
-    async fn postgres() -> Option<Harness> {
-        let Ok(base) = std::env::var(PG_URL_VAR) else {
-            eprintln!(
-                "skipped: set {PG_URL_VAR} (see .ci/start-postgres) to run against PostgreSQL"
-            );
-            return None;
-        };
+    /// `None` when no PostgreSQL is configured: the PostgreSQL variant of the test then says
+    /// `SKIPPED` (and fails in CI, see tests/common/requires.rs).
+    async fn postgres(story: &str) -> Option<Harness> {
+        let base = requires::postgres_url(&format!("store::postgres::{story}"))?;
         let schema = format!("chaperone_test_{}", uuid::Uuid::new_v4().simple());
         let mut admin = sqlx::PgConnection::connect(&base)
             .await
@@ -125,7 +121,7 @@ macro_rules! conformance {
             $(
                 #[tokio::test]
                 async fn $story() {
-                    let Some(h) = super::Harness::postgres().await else { return };
+                    let Some(h) = super::Harness::postgres(stringify!($story)).await else { return };
                     super::$story(&h).await;
                     h.finish().await;
                 }

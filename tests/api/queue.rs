@@ -9,6 +9,9 @@ use chaperone::store::webhooks::{EventState, NewWebhookEvent, Received};
 use chrono::Utc;
 use sqlx::Connection;
 
+#[path = "../common/requires.rs"]
+mod requires;
+
 /// The stores to test: SQLite always, PostgreSQL in a fresh schema when configured.
 async fn stores() -> Vec<(Store, Option<tempfile::TempDir>)> {
     let dir = tempfile::tempdir().unwrap();
@@ -16,7 +19,7 @@ async fn stores() -> Vec<(Store, Option<tempfile::TempDir>)> {
         .await
         .unwrap();
     let mut out = vec![(sqlite, Some(dir))];
-    if let Ok(base) = std::env::var("CHAPERONE_TEST_PG_URL") {
+    if let Some(base) = requires::postgres_url("api::queue (its PostgreSQL part)") {
         let schema = format!("q_{}", uuid::Uuid::new_v4().simple());
         let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))

@@ -1,10 +1,12 @@
-//! Receivers for the notification tests: a real SMTP server (Python aiosmtpd, installed by
-//! .ci/run) run as a child process, and an HTTP receiver for Slack, Teams and JSON webhooks.
+//! Receivers for the notification tests: a real SMTP server over TCP (RFC 5321, started in the
+//! test process on a loopback port, nothing to install) and an HTTP receiver for Slack, Teams and
+//! JSON webhooks.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,9 +15,11 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::routing::post;
+use base64::Engine;
+use mail_parser::MimeHeaders;
 
 /// One email as the SMTP server received it (headers and decoded parts).
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone)]
 pub struct Mail {
     pub message_id: String,
     pub from: String,
@@ -25,51 +29,58 @@ pub struct Mail {
     pub text: String,
     pub html: String,
     pub authenticated: bool,
+    /// The message as it arrived, after dot-unstuffing.
+    pub raw: Vec<u8>,
 }
 
-/// A real SMTP server in a child process, writing what it accepts to a folder.
+#[derive(Default)]
+struct SinkState {
+    mails: Mutex<Vec<Mail>>,
+    /// Open connections, shut down when the sink is dropped (a stopped server drops its clients).
+    conns: Mutex<Vec<TcpStream>>,
+    stopped: AtomicBool,
+}
+
+/// A real SMTP server on a loopback port, in this process: EHLO/HELO, AUTH PLAIN and LOGIN,
+/// MAIL, RCPT, DATA (dot-unstuffed), RSET, NOOP, QUIT. With credentials it refuses MAIL before a
+/// successful AUTH (530) and wrong credentials (535), as the aiosmtpd sink it replaces did.
+/// Each connection runs on its own thread with blocking I/O, so the sink works whatever runtime
+/// (or none) the test uses, and a test may block while waiting for mail.
 pub struct SmtpSink {
-    child: Child,
     pub port: u16,
-    pub dir: tempfile::TempDir,
+    state: Arc<SinkState>,
 }
 
 impl SmtpSink {
     /// Starts the server; with `auth`, it requires that user name and password.
     pub fn start(auth: Option<(&str, &str)>) -> SmtpSink {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let script =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/notify/smtp_sink.py");
-        let mut cmd = Command::new("python3");
-        cmd.arg(&script).arg(dir.path());
-        if let Some((u, p)) = auth {
-            cmd.arg(u).arg(p);
-        }
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect(
-                "python3 runs (install it, and `python3 -m pip install aiosmtpd`, as .ci/run does)",
-            );
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("the SMTP server prints its port");
-        let port = line
-            .trim()
-            .strip_prefix("port=")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| {
-                panic!("the SMTP server did not start (is aiosmtpd installed? `python3 -m pip install aiosmtpd`): {line:?}")
-            });
-        SmtpSink { child, port, dir }
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let port = listener.local_addr().expect("local address").port();
+        let state = Arc::new(SinkState::default());
+        let auth = auth.map(|(u, p)| (u.to_string(), p.to_string()));
+        let accept_state = state.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if accept_state.stopped.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                if let Ok(clone) = conn.try_clone() {
+                    accept_state.conns.lock().expect("lock").push(clone);
+                }
+                let state = accept_state.clone();
+                let auth = auth.clone();
+                std::thread::spawn(move || {
+                    let _ = serve_connection(conn, auth.as_ref(), &state);
+                });
+            }
+        });
+        SmtpSink { port, state }
     }
 
     /// Every message received so far, in arrival order.
     pub fn mails(&self) -> Vec<Mail> {
-        read_mails(self.dir.path())
+        self.state.mails.lock().expect("lock").clone()
     }
 
     /// Waits until at least `n` messages arrived (or `timeout`), and returns them.
@@ -80,30 +91,264 @@ impl SmtpSink {
             if mails.len() >= n || Instant::now() > until {
                 return mails;
             }
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 }
 
-fn read_mails(dir: &Path) -> Vec<Mail> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    files.retain(|p| p.extension().is_some_and(|e| e == "json"));
-    files.sort();
-    files
-        .iter()
-        .map(|p| {
-            serde_json::from_str(&std::fs::read_to_string(p).expect("read mail"))
-                .expect("mail json")
-        })
-        .collect()
-}
-
 impl Drop for SmtpSink {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.state.stopped.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag, and close every open connection.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        for c in self.state.conns.lock().expect("lock").drain(..) {
+            let _ = c.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// One SMTP session (RFC 5321 §4.1, AUTH per RFC 4954, PLAIN per RFC 4616).
+fn serve_connection(
+    conn: TcpStream,
+    auth: Option<&(String, String)>,
+    state: &SinkState,
+) -> std::io::Result<()> {
+    conn.set_read_timeout(Some(Duration::from_secs(120)))?;
+    let mut out = conn.try_clone()?;
+    let mut input = BufReader::new(conn);
+    reply(&mut out, "220 127.0.0.1 ESMTP chaperone test sink")?;
+    let mut authenticated = false;
+    let mut from: Option<String> = None;
+    let mut rcpts: Vec<String> = Vec::new();
+    loop {
+        let Some(line) = read_line(&mut input)? else {
+            return Ok(());
+        };
+        if state.stopped.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let (verb, arg) = match line.split_once(' ') {
+            Some((v, a)) => (v.to_ascii_uppercase(), a.trim().to_string()),
+            None => (line.trim().to_ascii_uppercase(), String::new()),
+        };
+        match verb.as_str() {
+            "EHLO" => {
+                from = None;
+                rcpts.clear();
+                if auth.is_some() {
+                    reply(&mut out, "250-127.0.0.1")?;
+                    reply(&mut out, "250-8BITMIME")?;
+                    reply(&mut out, "250-AUTH PLAIN LOGIN")?;
+                } else {
+                    reply(&mut out, "250-127.0.0.1")?;
+                    reply(&mut out, "250-8BITMIME")?;
+                }
+                reply(&mut out, "250 HELP")?;
+            }
+            "HELO" => {
+                from = None;
+                rcpts.clear();
+                reply(&mut out, "250 127.0.0.1")?;
+            }
+            "AUTH" => {
+                let Some((user, password)) = auth else {
+                    reply(&mut out, "502 5.5.1 AUTH not offered")?;
+                    continue;
+                };
+                if authenticated {
+                    reply(&mut out, "503 5.5.1 Already authenticated")?;
+                    continue;
+                }
+                let (mechanism, initial) = match arg.split_once(' ') {
+                    Some((m, i)) => (m.to_ascii_uppercase(), Some(i.trim().to_string())),
+                    None => (arg.to_ascii_uppercase(), None),
+                };
+                let given = match mechanism.as_str() {
+                    "PLAIN" => {
+                        let response = match initial {
+                            Some(i) => i,
+                            None => {
+                                reply(&mut out, "334 ")?;
+                                read_line(&mut input)?.unwrap_or_default()
+                            }
+                        };
+                        decode(&response).and_then(|b| {
+                            // authzid NUL authcid NUL passwd
+                            let mut parts = b.split(|c| *c == 0).skip(1);
+                            let u = String::from_utf8(parts.next()?.to_vec()).ok()?;
+                            let p = String::from_utf8(parts.next()?.to_vec()).ok()?;
+                            Some((u, p))
+                        })
+                    }
+                    "LOGIN" => {
+                        let u = match initial {
+                            Some(i) => i,
+                            None => {
+                                reply(&mut out, "334 VXNlcm5hbWU6")?;
+                                read_line(&mut input)?.unwrap_or_default()
+                            }
+                        };
+                        reply(&mut out, "334 UGFzc3dvcmQ6")?;
+                        let p = read_line(&mut input)?.unwrap_or_default();
+                        decode(&u)
+                            .and_then(|u| String::from_utf8(u).ok())
+                            .zip(decode(&p).and_then(|p| String::from_utf8(p).ok()))
+                    }
+                    _ => {
+                        reply(&mut out, "504 5.5.4 Unrecognized authentication type")?;
+                        continue;
+                    }
+                };
+                if given.as_ref() == Some(&(user.clone(), password.clone())) {
+                    authenticated = true;
+                    reply(&mut out, "235 2.7.0 Authentication successful")?;
+                } else {
+                    reply(&mut out, "535 5.7.8 Authentication credentials invalid")?;
+                }
+            }
+            "MAIL" => {
+                if auth.is_some() && !authenticated {
+                    reply(&mut out, "530 5.7.0 Authentication required")?;
+                } else if from.is_some() {
+                    reply(&mut out, "503 5.5.1 Error: nested MAIL command")?;
+                } else if let Some(path) = path_arg(&arg, "FROM:") {
+                    from = Some(path);
+                    reply(&mut out, "250 OK")?;
+                } else {
+                    reply(&mut out, "501 Syntax: MAIL FROM: <address>")?;
+                }
+            }
+            "RCPT" => {
+                if from.is_none() {
+                    reply(&mut out, "503 5.5.1 Error: need MAIL command")?;
+                } else if let Some(path) = path_arg(&arg, "TO:") {
+                    rcpts.push(path);
+                    reply(&mut out, "250 OK")?;
+                } else {
+                    reply(&mut out, "501 Syntax: RCPT TO: <address>")?;
+                }
+            }
+            "DATA" => {
+                if rcpts.is_empty() {
+                    reply(&mut out, "503 5.5.1 Error: need RCPT command")?;
+                    continue;
+                }
+                reply(&mut out, "354 End data with <CR><LF>.<CR><LF>")?;
+                let mut raw = Vec::new();
+                loop {
+                    let mut l = Vec::new();
+                    if input.read_until(b'\n', &mut l)? == 0 {
+                        return Ok(()); // the client went away mid-message: nothing accepted
+                    }
+                    if l == b".\r\n" || l == b".\n" {
+                        break;
+                    }
+                    // RFC 5321 §4.5.2: a leading dot was doubled by the client.
+                    let l = if l.starts_with(b"..") {
+                        &l[1..]
+                    } else {
+                        &l[..]
+                    };
+                    raw.extend_from_slice(l);
+                }
+                let mail = decode_mail(raw, std::mem::take(&mut rcpts), authenticated);
+                // Recorded before the 250, so a client told "sent" always finds it here.
+                state.mails.lock().expect("lock").push(mail);
+                from = None;
+                reply(&mut out, "250 OK")?;
+            }
+            "RSET" => {
+                from = None;
+                rcpts.clear();
+                reply(&mut out, "250 OK")?;
+            }
+            "NOOP" => reply(&mut out, "250 OK")?,
+            "QUIT" => {
+                reply(&mut out, "221 Bye")?;
+                return Ok(());
+            }
+            _ => reply(&mut out, "500 Error: command not recognized")?,
+        }
+    }
+}
+
+fn reply(out: &mut TcpStream, text: &str) -> std::io::Result<()> {
+    out.write_all(text.as_bytes())?;
+    out.write_all(b"\r\n")?;
+    out.flush()
+}
+
+/// A command line without its CRLF; `None` when the client closed the connection.
+fn read_line(input: &mut impl BufRead) -> std::io::Result<Option<String>> {
+    let mut l = String::new();
+    if input.read_line(&mut l)? == 0 {
+        return Ok(None);
+    }
+    Ok(Some(l.trim_end_matches(['\r', '\n']).to_string()))
+}
+
+fn decode(b64: &str) -> Option<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()
+}
+
+/// The address in `FROM:<a@b> PARAMS` / `TO:<a@b>`.
+fn path_arg(arg: &str, prefix: &str) -> Option<String> {
+    let rest = arg
+        .get(..prefix.len())?
+        .eq_ignore_ascii_case(prefix)
+        .then(|| &arg[prefix.len()..])?;
+    let rest = rest.trim_start();
+    let path = rest.split_whitespace().next()?;
+    Some(
+        path.trim_start_matches('<')
+            .trim_end_matches('>')
+            .to_string(),
+    )
+}
+
+fn decode_mail(raw: Vec<u8>, rcpt_tos: Vec<String>, authenticated: bool) -> Mail {
+    let parsed = mail_parser::MessageParser::default().parse(&raw[..]);
+    let header = |name: &str| -> String {
+        parsed
+            .as_ref()
+            .and_then(|m| m.header_raw(name))
+            .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+            .unwrap_or_default()
+    };
+    // The first text/plain and the first text/html part, decoded (as the Python sink did).
+    let part = |subtype: &str| -> String {
+        parsed
+            .as_ref()
+            .and_then(|m| {
+                m.parts.iter().find(|p| {
+                    p.content_type().is_some_and(|c| {
+                        c.ctype().eq_ignore_ascii_case("text")
+                            && c.subtype().is_some_and(|s| s.eq_ignore_ascii_case(subtype))
+                    }) || (subtype == "plain" && p.content_type().is_none() && p.is_text())
+                })
+            })
+            .and_then(|p| p.text_contents())
+            .map(str::to_string)
+            .unwrap_or_default()
+    };
+    let subject = parsed
+        .as_ref()
+        .and_then(|m| m.subject())
+        .unwrap_or_default()
+        .to_string();
+    let (text, html) = (part("plain"), part("html"));
+    Mail {
+        message_id: header("Message-ID"),
+        from: header("From"),
+        to: header("To"),
+        subject,
+        rcpt_tos,
+        text,
+        html,
+        authenticated,
+        raw,
     }
 }
 
