@@ -180,11 +180,30 @@ fn default_timeout_secs() -> u64 {
     30
 }
 
+/// The rates chaperone allows itself per Zoom label: ceilings, not promises. Other apps on the
+/// account share Zoom's limits, so a 429 slows chaperone down to what Zoom allows
+/// (src/platform/pacing.rs) until `run_deadline_secs`.
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ZoomRateLimits {
     pub light_per_second: u32,
     pub medium_per_second: u32,
+    /// How long a run may take when Zoom allows less than the configured rates: past it,
+    /// requests still throttled fail with an error that says what rate Zoom allowed. Default 6
+    /// hours (a 50,000-session sweep at a tenth of Pro limits).
+    #[serde(default = "default_run_deadline_secs")]
+    pub run_deadline_secs: u64,
+}
+
+fn default_run_deadline_secs() -> u64 {
+    crate::platform::pacing::DEFAULT_RUN_DEADLINE.as_secs()
+}
+
+impl ZoomRateLimits {
+    /// The run deadline (at least a second).
+    pub fn run_deadline(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.run_deadline_secs.max(1))
+    }
 }
 
 impl Default for ZoomRateLimits {
@@ -192,6 +211,7 @@ impl Default for ZoomRateLimits {
         ZoomRateLimits {
             light_per_second: 30,
             medium_per_second: 20,
+            run_deadline_secs: default_run_deadline_secs(),
         }
     }
 }
@@ -199,14 +219,19 @@ impl Default for ZoomRateLimits {
 /// Settings could not be loaded; the message names the file or variable to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
-    #[error("could not read settings from {path}: {source}")]
-    Load {
-        path: String,
-        #[source]
-        source: config::ConfigError,
-    },
+    /// The file could not be read or parsed; `message` says where (`file:line:column` when the
+    /// file is TOML chaperone can point into) and what. Said once: no `source` repeats it.
+    #[error("could not read settings from {path}: {message}")]
+    Load { path: String, message: String },
     #[error("tenant `{tenant}`: {message}")]
     Invalid { tenant: String, message: String },
+    /// A value that parses but cannot work, with the file and field to change.
+    #[error("settings {path}: `{field}`: {message}")]
+    Field {
+        path: String,
+        field: String,
+        message: String,
+    },
     #[error("tenant `{tenant}`: could not read the secret file {path}: {source}")]
     SecretFile {
         tenant: String,
@@ -214,6 +239,19 @@ pub enum SettingsError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// The characters a tenant id may use: it is a path segment of the webhook URLs
+/// (`/webhooks/zoom/{tenant}`), a metric label and a log field, so only what needs no escaping
+/// anywhere.
+pub const TENANT_ID_CHARS: &str = "lower-case letters a-z, digits 0-9, `-` and `_`";
+
+/// Whether `id` can name a tenant: 1 to 64 of [`TENANT_ID_CHARS`].
+pub fn is_valid_tenant_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 impl Settings {
@@ -242,16 +280,55 @@ impl Settings {
             builder
                 .build()
                 .and_then(|c| c.try_deserialize())
-                .map_err(|source| SettingsError::Load {
-                    path: shown,
-                    source,
+                .map_err(|e| SettingsError::Load {
+                    message: path
+                        .and_then(locate_in_file)
+                        .unwrap_or_else(|| e.to_string()),
+                    path: shown.clone(),
                 })?;
-        settings.validate()?;
+        settings.validate(&shown)?;
         Ok(settings)
     }
 
-    fn validate(&self) -> Result<(), SettingsError> {
-        for t in &self.tenants {
+    fn validate(&self, path: &str) -> Result<(), SettingsError> {
+        let field = |field: String, message: String| SettingsError::Field {
+            path: path.to_string(),
+            field,
+            message,
+        };
+        let mut seen = std::collections::HashSet::new();
+        for (i, t) in self.tenants.iter().enumerate() {
+            if !is_valid_tenant_id(&t.id) {
+                return Err(field(
+                    format!("tenants[{i}].id"),
+                    format!(
+                        "`id = \"{}\"` cannot be used: a tenant id is part of its webhook URLs \
+                         (/webhooks/zoom/{{tenant}}), so it may only use {TENANT_ID_CHARS}, 1 to \
+                         64 of them (for example \"riverside-youth\")",
+                        t.id.escape_default()
+                    ),
+                ));
+            }
+            if !seen.insert(t.id.as_str()) {
+                return Err(field(
+                    format!("tenants[{i}].id"),
+                    format!(
+                        "`id = \"{}\"` is used by more than one [[tenants]] entry; give each \
+                         tenant its own id (runs, webhooks and notifications are kept apart by it)",
+                        t.id
+                    ),
+                ));
+            }
+            if t.window_days == 0 {
+                return Err(field(
+                    format!("tenants[{i}].window_days"),
+                    format!(
+                        "tenant `{}`: `window_days = 0` would look at no sessions at all; give the \
+                         number of days ahead to check (default 30)",
+                        t.id
+                    ),
+                ));
+            }
             if t.timezone.parse::<chrono_tz::Tz>().is_err() {
                 return Err(SettingsError::Invalid {
                     tenant: t.id.clone(),
@@ -275,7 +352,52 @@ impl Settings {
                 }
             }
         }
+        if let Some(folder) = sqlite_folder(secrecy::ExposeSecret::expose_secret(&self.store.url))
+            && !folder.is_dir()
+        {
+            return Err(field(
+                "store.url".into(),
+                format!(
+                    "the folder {} for the SQLite store does not exist; create it, or point \
+                     `url` at an existing folder (sqlite://path/to/chaperone.db)",
+                    folder.display()
+                ),
+            ));
+        }
         Ok(())
+    }
+}
+
+/// The folder a `sqlite:` store URL puts its database in, when it names one (not for
+/// `sqlite::memory:` or a file in the working directory). Only the path is returned, so a
+/// PostgreSQL URL with a password is never looked at.
+fn sqlite_folder(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let file = rest.split('?').next().unwrap_or_default();
+    if file.is_empty() || file.starts_with(":memory:") {
+        return None;
+    }
+    let parent = Path::new(file).parent()?;
+    (!parent.as_os_str().is_empty()).then(|| parent.to_path_buf())
+}
+
+/// Parses the settings file on its own to point at the line of a mistake (the `config` crate's
+/// error loses it): `line L, column C: unknown field …`. `None` when the file alone parses (the
+/// mistake came from the environment) or cannot be read.
+fn locate_in_file(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let err = toml::from_str::<Settings>(&text).err()?;
+    let message = err.message().trim_end().to_string();
+    match err.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(&text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            Some(format!("{}:{line}:{column}: {message}", path.display()))
+        }
+        None => Some(message),
     }
 }
 
@@ -424,6 +546,88 @@ client_secret = "from-file"
         let err = Settings::load(Some(&path), Some(Default::default())).unwrap_err();
         assert!(err.to_string().contains("chaperone.toml"), "{err}");
         assert!(err.to_string().contains("unexpected"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_key_is_reported_once_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = BASE.replace("id = \"riverside\"", "id = \"riverside\"\nwindow_dayz = 7");
+        let path = write(dir.path(), &text);
+        let err = Settings::load(Some(&path), Some(Default::default())).unwrap_err();
+        // Shown as main shows it: with the chain of sources.
+        let shown = format!("{:#}", anyhow::Error::from(err));
+        assert_eq!(shown.matches("window_dayz").count(), 1, "{shown}");
+        let line = text
+            .lines()
+            .position(|l| l.starts_with("window_dayz"))
+            .unwrap()
+            + 1;
+        assert!(
+            shown.contains(&format!("chaperone.toml:{line}:1")),
+            "{shown}"
+        );
+    }
+
+    fn load_err(text: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let text = text.replace(
+            "sqlite://x.db",
+            &format!("sqlite://{}/x.db", dir.path().display()),
+        );
+        let err =
+            Settings::load(Some(&write(dir.path(), &text)), Some(Default::default())).unwrap_err();
+        format!("{:#}", anyhow::Error::from(err))
+    }
+
+    #[test]
+    fn a_tenant_id_used_twice_is_an_error_naming_the_field() {
+        let second = BASE.split_once("[[tenants]]").unwrap().1;
+        let err = load_err(&format!("{BASE}\n[[tenants]]{second}"));
+        assert!(err.contains("chaperone.toml"), "{err}");
+        assert!(err.contains("tenants[1].id"), "{err}");
+        assert!(err.contains("more than one"), "{err}");
+    }
+
+    #[test]
+    fn a_tenant_id_no_webhook_url_can_route_is_an_error_saying_what_is_allowed() {
+        for bad in [
+            "River Side",
+            "riverside/youth",
+            "Riverside",
+            "",
+            "caf\u{e9}",
+        ] {
+            let err = load_err(&BASE.replace("id = \"riverside\"", &format!("id = \"{bad}\"")));
+            assert!(err.contains("tenants[0].id"), "{err}");
+            assert!(err.contains("a-z, digits 0-9"), "{err}");
+        }
+        assert!(is_valid_tenant_id("riverside-youth_2"));
+    }
+
+    #[test]
+    fn a_window_of_zero_days_is_an_error() {
+        let err =
+            load_err(&BASE.replace("id = \"riverside\"", "id = \"riverside\"\nwindow_days = 0"));
+        assert!(err.contains("tenants[0].window_days"), "{err}");
+        assert!(err.contains("chaperone.toml"), "{err}");
+    }
+
+    #[test]
+    fn a_store_folder_that_does_not_exist_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("no-such-folder");
+        let text = BASE.replace(
+            "sqlite://x.db",
+            &format!("sqlite://{}/chaperone.db", missing.display()),
+        );
+        let err = Settings::load(Some(&write(dir.path(), &text)), Some(Default::default()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("store.url"), "{err}");
+        assert!(err.contains("no-such-folder"), "{err}");
+        assert_eq!(sqlite_folder("sqlite::memory:"), None);
+        assert_eq!(sqlite_folder("sqlite://chaperone.db"), None);
+        assert_eq!(sqlite_folder("postgres://u:p@h/db"), None);
     }
 
     #[test]
