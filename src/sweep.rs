@@ -519,7 +519,16 @@ impl Shared {
             }
         };
         let after_findings = engine::evaluate(profile, &after, &ctx);
-        let (mut settled, records) = engine::settle(&changes, after_findings);
+        let (mut settled, mut records) = engine::settle(&changes, after_findings);
+        // A change made for an occurrence with settings of its own names that occurrence, in
+        // the report and in the host's digest.
+        for r in records.iter_mut() {
+            if let Some(when) = engine::judged_occurrence(profile, &session, self.now, r.control)
+            {
+                let before = r.before.take().unwrap_or_else(|| "weaker".into());
+                r.before = Some(format!("{before} on the occurrence of {when}"));
+            }
+        }
         if let Some(e) = &unfinished {
             let unproven: Vec<Change> = changes
                 .iter()

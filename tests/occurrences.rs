@@ -112,9 +112,17 @@ async fn a_sweep_fixes_the_occurrence_itself_and_proves_it_by_reading_every_occu
     for control in [Control::WaitingRoom, Control::LocalRecording] {
         let (st, detail) = status(s, control);
         assert_eq!(st, Status::Fixed, "{control}: {detail}");
+        let record = s
+            .changes
+            .iter()
+            .find(|c| c.control == control && c.verified)
+            .expect("a verified change record");
         assert!(
-            s.changes.iter().any(|c| c.control == control && c.verified),
-            "{control} has a verified change record"
+            record
+                .before
+                .as_deref()
+                .is_some_and(|b| b.contains("on the occurrence of")),
+            "the record names the occurrence it fixed: {record:?}"
         );
     }
     // What Zoom now holds for every occurrence, read as Zoom would show it.

@@ -208,6 +208,26 @@ fn judged_reading<'s>(
     (worst.0, worst.1, worse_occurrences)
 }
 
+/// The occurrence a control was judged on, as people read its date, when it was an occurrence
+/// with settings of its own rather than the series: a change record then says which evening
+/// it fixed.
+pub fn judged_occurrence(
+    profile: &Profile,
+    session: &Session,
+    now: DateTime<Utc>,
+    control: Control,
+) -> Option<String> {
+    let (_, occurrence, count) = judged_reading(profile, session, now, control);
+    occurrence.map(|o| {
+        let label = o.label(session.timezone.as_deref());
+        if count > 1 {
+            format!("{label} and {} more occurrence(s)", count - 1)
+        } else {
+            label
+        }
+    })
+}
+
 /// Judges a control on the series and on every upcoming occurrence read on its own; the worst
 /// is reported, naming the occurrence's date when it is one.
 fn evaluate_occurrences(

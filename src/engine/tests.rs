@@ -597,6 +597,57 @@ proptest! {
     }
 
     #[test]
+    fn an_occurrence_weaker_than_its_series_is_never_judged_by_the_series(
+        profile in arb_profile(),
+        session in arb_session(),
+        control_index in 0..Control::ALL.len(),
+    ) {
+        // The series reads as the session says; one upcoming occurrence keeps the weakest level
+        // of one control on its own.
+        let control = Control::ALL[control_index];
+        // Cover hours and the second staff member are judged from times and people, not readings.
+        if matches!(control, Control::CoverHours | Control::SecondStaff) {
+            return Ok(());
+        }
+        let mut weak = session.clone();
+        let Some(Reading::Value { scope, locked, .. }) = session.readings.get(&control).cloned() else {
+            return Ok(());
+        };
+        let weakest = Reading::Value { level: Level(0), scope, locked };
+        let series_only = evaluate(&profile, &session, &ctx(&Directory::new()));
+        weak.occurrences = vec![crate::session::Occurrence {
+            id: "occ".into(),
+            start: now() + chrono::Duration::days(3),
+            duration_minutes: 60,
+            readings: [(control, weakest.clone())].into_iter().collect(),
+        }];
+        let mut flat = session.clone();
+        flat.readings.insert(control, weakest);
+        let dir = Directory::new();
+        let with_occurrence = evaluate(&profile, &weak, &ctx(&dir));
+        let as_if_series = evaluate(&profile, &flat, &ctx(&dir));
+        let status = |fs: &[crate::report::Finding]| fs.iter().find(|f| f.control == control).map(|f| f.status);
+        // Judged as harshly as if the series itself were that weak, or as the series is.
+        let got = status(&with_occurrence);
+        prop_assert!(
+            got == status(&as_if_series) || got == status(&series_only) && status(&series_only) != Some(Status::Compliant),
+            "{:?}: occurrence-weak {:?}, series-weak {:?}, series {:?}",
+            control, got, status(&as_if_series), status(&series_only)
+        );
+        if status(&as_if_series) != Some(Status::Compliant) {
+            prop_assert_ne!(got, Some(Status::Compliant));
+        }
+        // And what a plan would change for the weak series, it changes for the weak occurrence.
+        let planned = |p: Vec<Change>| p.into_iter().map(|c| (c.control, c.to)).collect::<Vec<_>>();
+        if got == status(&as_if_series) {
+            prop_assert_eq!(
+                planned(plan(&profile, &weak, &with_occurrence, now())),
+                planned(plan(&profile, &flat, &as_if_series, now()))
+            );
+        }
+    }
+
+    #[test]
     fn a_plan_never_changes_a_session_in_progress_unless_allowed(profile in arb_profile(), mut session in arb_session()) {
         session.in_progress = true;
         let dir = Directory::new();
