@@ -28,7 +28,7 @@ mod models;
 pub mod notifications;
 pub mod sim;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -233,7 +233,15 @@ struct Inner {
     http: Http,
     staff_group_id: String,
     directory: Mutex<DirectoryCache>,
+    /// People looked up to be added as co-organizer (a duty officer outside the staff group),
+    /// by lower-cased email: looked up once per run, not once per meeting. `None` = no such user.
+    /// Emptied whenever the staff group is read again (every sweep starts with that read).
+    people: Mutex<HashMap<String, PersonSlot>>,
 }
+
+/// One person's lookup, shared by every meeting of a run that adds them (concurrent applies
+/// wait for the first lookup instead of each sending their own).
+type PersonSlot = Arc<tokio::sync::OnceCell<Option<NewCoOrganizer>>>;
 
 fn read_key(
     tenant: &str,
@@ -330,6 +338,7 @@ impl TeamsPlatform {
                 http,
                 staff_group_id: settings.staff_group_id.clone(),
                 directory: Mutex::new(DirectoryCache::default()),
+                people: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -477,6 +486,55 @@ impl Inner {
         }
     }
 
+    /// Whether the meeting is live at this moment, from fresh reads: Graph's onlineMeeting has no
+    /// status (CSDL `onlineMeetingBase`/`onlineMeeting`), so a meeting is live when now is within
+    /// one of its calendar occurrences, read again here (`calendarView` over this instant, §1.1:
+    /// an occurrence moved since the collect is seen), or, for a one-off meeting, within the
+    /// meeting's own `startDateTime`/`endDateTime`.
+    ///
+    /// ASSUMPTIONS (docs/teams.md §8): a meeting is live exactly between its scheduled start and
+    /// end (Graph cannot tell whether anyone has joined, or whether a meeting ran over); a
+    /// series is live only through an occurrence, since its onlineMeeting's own times are not
+    /// documented for recurring meetings; an event's `onlineMeeting.joinUrl` and the meeting's
+    /// `joinWebUrl` are the same text, up to the case of percent escapes.
+    async fn live_now(
+        &self,
+        session: &Session,
+        current: &OnlineMeeting,
+    ) -> Result<bool, PlatformError> {
+        let now = Utc::now();
+        let around_now = Window {
+            from: now - chrono::Duration::seconds(1),
+            to: now + chrono::Duration::seconds(1),
+        };
+        let events = self.calendar(&session.host.id, &around_now).await?;
+        let join_urls: Vec<&str> = [current.join_web_url.as_deref(), session.join_url.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect();
+        let own: Vec<&Event> = events
+            .iter()
+            .filter(|e| map::is_own_teams_meeting(e))
+            .filter(|e| {
+                e.online_meeting
+                    .as_ref()
+                    .and_then(|o| o.join_url.as_deref())
+                    .is_some_and(|u| join_urls.iter().any(|j| j.eq_ignore_ascii_case(u)))
+            })
+            .collect();
+        let live = |o: &Occurrence| {
+            o.start <= now
+                && now < o.start + chrono::Duration::minutes(i64::from(o.duration_minutes))
+        };
+        if map::occurrences(&own).iter().any(live) {
+            return Ok(true);
+        }
+        if session.occurrences.len() > 1 {
+            return Ok(false);
+        }
+        Ok(map::session(current, &session.host, None, Vec::new(), now).in_progress)
+    }
+
     /// The staff group with each member's groups. A member whose groups cannot be read keeps an
     /// empty list and is reported as a failure (profiles may still select by topic tag).
     async fn list_directory(
@@ -511,6 +569,9 @@ impl Inner {
             d.members = members.clone();
             d.listed_at = Some(Instant::now());
         }
+        if let Ok(mut people) = self.people.lock() {
+            people.clear();
+        }
         Ok((members, failures))
     }
 
@@ -524,20 +585,35 @@ impl Inner {
         Ok(self.list_directory().await?.0)
     }
 
-    /// The person to add as co-organizer: from the staff group, else `GET /users/{email}`.
-    async fn person(self: &Arc<Self>, email: &str) -> Result<NewCoOrganizer, PlatformError> {
+    /// The person to add as co-organizer: from the staff group, else `GET /users/{email}`
+    /// (once per run); `None` when the tenant has no such user.
+    async fn person(
+        self: &Arc<Self>,
+        email: &str,
+    ) -> Result<Option<NewCoOrganizer>, PlatformError> {
         if let Some(m) = self
             .members()
             .await?
             .into_iter()
             .find(|m| m.email.eq_ignore_ascii_case(email))
         {
-            return Ok(NewCoOrganizer {
+            return Ok(Some(NewCoOrganizer {
                 email: m.email,
                 user_id: m.id,
                 display_name: Some(m.name),
-            });
+            }));
         }
+        let slot: PersonSlot = match self.people.lock() {
+            Ok(mut people) => people.entry(email.to_lowercase()).or_default().clone(),
+            Err(_) => PersonSlot::default(),
+        };
+        // Only an answer is kept (the user, or "no such user"): a failed lookup is tried again.
+        let found = slot.get_or_try_init(|| self.look_up_person(email)).await?;
+        Ok(found.clone())
+    }
+
+    /// `GET /users/{email}`: the person's object id; `None` when Graph has no such user.
+    async fn look_up_person(&self, email: &str) -> Result<Option<NewCoOrganizer>, PlatformError> {
         let found: Result<DirectoryObject, PlatformError> = self
             .http
             .get(
@@ -550,15 +626,12 @@ impl Inner {
             )
             .await;
         match found {
-            Ok(o) => Ok(NewCoOrganizer {
+            Ok(o) => Ok(Some(NewCoOrganizer {
                 email: email.to_lowercase(),
                 user_id: o.id,
                 display_name: o.display_name,
-            }),
-            Err(PlatformError::Api { status: 404, .. }) => Err(PlatformError::NotFound {
-                platform: PlatformKind::Teams,
-                what: format!("the user {email} (to add as co-organizer)"),
-            }),
+            })),
+            Err(PlatformError::Api { status: 404, .. }) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -721,6 +794,7 @@ fn occurrences_of(session: &Session) -> Vec<Occurrence> {
                 id: session.id.clone(),
                 start,
                 duration_minutes: session.duration_minutes,
+                readings: Default::default(),
             }]
         })
         .unwrap_or_default()
@@ -766,11 +840,28 @@ async fn apply(
     // A fresh read: the attendee list is sent back whole, and nothing is written that the
     // meeting already meets (or that would loosen it).
     let current = inner.meeting(organizer, id).await?;
+    // "In progress" is judged on this fresh read, not on the collect: a meeting that started
+    // since is left alone (a profile that allows changing a live session planned this write
+    // knowing the session was live, and `session.in_progress` says so).
+    if !session.in_progress && inner.live_now(session, &current).await? {
+        return Err(PlatformError::StartedDuringRun {
+            platform: PlatformKind::Teams,
+            what: format!("Teams meeting \"{}\"", session.topic),
+        });
+    }
     let person = match changes.iter().find_map(|c| match &c.to {
         Target::AddCoHost { email } => Some(email),
         Target::Level { .. } => None,
     }) {
-        Some(email) => Some(inner.person(email).await?),
+        Some(email) => Some(
+            inner
+                .person(email)
+                .await?
+                .ok_or_else(|| PlatformError::NotFound {
+                    platform: PlatformKind::Teams,
+                    what: format!("the user {email} (to add as co-organizer)"),
+                })?,
+        ),
         None => None,
     };
     let patch = map::plan(&current, changes, person.as_ref());
