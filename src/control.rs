@@ -88,8 +88,11 @@ impl Control {
             Control::RejoinAfterRemoval => &["allowed", "blocked"],
             Control::SecondStaff => &["optional", "required"],
             Control::LocalRecording => &["allowed", "off"],
-            // Observed values are `off` / `on`; profile requirements are forbidden/allowed/required.
-            Control::CloudRecording => &["off", "on"],
+            // Observed values are `off` / `on` (recorded automatically); profile requirements are
+            // forbidden/allowed/required. A platform that can say more (Teams: recording or
+            // transcription may be started by hand) reports the last two: neither is `off`, so
+            // `forbidden` judges them as drift, and neither is `on`, so `required` does too.
+            Control::CloudRecording => &["off", "on", "recording-allowed", "transcription-allowed"],
             Control::ChatKept => &["off", "on"],
             Control::PrivateChat => &["on", "off"],
             Control::AttendanceRecord => &["not-kept", "kept"],

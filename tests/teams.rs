@@ -4,6 +4,9 @@
 //! client. The same promises as the Zoom end-to-end tests: drift found, fixed and verified; a dry
 //! run writes nothing; throttling is honoured; garbage is an `error` and the run goes on.
 
+#[path = "common/requires.rs"]
+mod requires;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -268,10 +271,17 @@ async fn a_co_organizer_is_added_without_dropping_any_attendee() {
     }
     assert!(after.iter().any(|a| a["upn"] == "duty.officer@riverside.example.org"
         && a["role"] == "coorganizer"));
-    // An existing co-organizer stays: the compliant one-to-one is not written at all.
+    // An existing co-organizer stays: the one-to-one gets no second-staff change (only its
+    // recording, which Teams allows by default, is turned off).
     let k = session(&swept, "[1:1] Mentoring – K.");
     assert_eq!(finding(k, Control::SecondStaff).status, Status::Compliant);
-    assert!(k.changes.is_empty());
+    assert!(
+        k.changes
+            .iter()
+            .all(|c| c.control == Control::CloudRecording),
+        "{:?}",
+        k.changes
+    );
     // A one-to-one without a colleague needs a person (no duty pool there).
     let j = session(&swept, "[1:1] Mentoring – J.");
     assert_eq!(finding(j, Control::SecondStaff).status, Status::NeedsHuman);
@@ -556,10 +566,10 @@ fn openssl_certificate(dir: &std::path::Path) -> Option<(PathBuf, SimCertificate
 #[tokio::test]
 async fn a_certificate_signs_the_client_assertion() {
     let dir = tempfile::tempdir().expect("dir");
-    let Some((key, cert)) = openssl_certificate(dir.path()) else {
-        eprintln!("openssl is not installed: certificate test skipped");
+    if !requires::openssl("teams::a_certificate_signs_the_client_assertion") {
         return;
-    };
+    }
+    let (key, cert) = openssl_certificate(dir.path()).expect("openssl made a key and certificate");
     for thumbprint in [cert.sha256_hex.clone(), cert.sha1_hex.clone()] {
         let app = spawn(
             TeamsSimConfig::default().with_certificate(cert.clone()),
@@ -711,4 +721,239 @@ async fn an_organizer_whose_meetings_answer_slowly_does_not_hold_back_the_others
         .expect("the stream is open")
         .expect("the calendar reads");
     assert!(first.iter().all(|s| s.host.email != slow.host.email));
+}
+
+/// One organizer with youth meetings whose recording properties are set as given:
+/// `(recordAutomatically, allowRecording, allowTranscription)`.
+fn recording_scenario(settings: &[(bool, bool, bool)]) -> TeamsScenario {
+    let host = "yw@riverside.example.org";
+    let duty = "duty.officer@riverside.example.org";
+    let mut sc = TeamsScenario::empty()
+        .user(TeamsUser::new(host, "Yusuf Worker"))
+        .user(TeamsUser::new(duty, "Duty Officer"))
+        .add_member("Staff", host)
+        .add_member("Staff", duty);
+    for (i, (auto, rec, tr)) in settings.iter().enumerate() {
+        sc = sc.meeting(
+            TeamsMeeting::new(
+                host,
+                &format!("[youth] Club {i}"),
+                Utc::now() + chrono::Duration::hours(24 + i as i64),
+                60,
+            )
+            .set("recordAutomatically", json!(auto))
+            .set("allowRecording", json!(rec))
+            .set("allowTranscription", json!(tr)),
+        );
+    }
+    sc
+}
+
+#[tokio::test]
+async fn forbidden_recording_turns_off_recording_by_hand_and_transcription_not_only_automatic_recording()
+ {
+    // Five of ten meetings are not recorded automatically but allow recording by hand (Teams'
+    // default), one of the compliant-looking ones still allows transcription.
+    let mut settings = vec![(false, true, true); 5];
+    settings.extend(vec![(false, false, false); 4]);
+    settings.push((false, false, true));
+    let app = spawn(TeamsSimConfig::default(), recording_scenario(&settings)).await;
+    let checked = app.run(RunKind::Check, false).await;
+    for i in 0..5 {
+        let f = finding(
+            session(&checked, &format!("[youth] Club {i}")),
+            Control::CloudRecording,
+        );
+        assert_eq!(f.status, Status::Drift, "Club {i}: {f:?}");
+        assert!(f.detail.contains("recording-allowed"), "{}", f.detail);
+    }
+    let f = finding(session(&checked, "[youth] Club 9"), Control::CloudRecording);
+    assert_eq!(f.status, Status::Drift, "{f:?}");
+    assert!(f.detail.contains("transcription-allowed"), "{}", f.detail);
+
+    let swept = app.run(RunKind::Sweep, false).await;
+    for (i, _) in settings.iter().enumerate() {
+        let topic = format!("[youth] Club {i}");
+        let f = finding(session(&swept, &topic), Control::CloudRecording);
+        let expected = if (5..9).contains(&i) {
+            Status::Compliant
+        } else {
+            Status::Fixed
+        };
+        assert_eq!(f.status, expected, "{topic}: {f:?}");
+        let stored = app
+            .sim
+            .meeting(&app.sim.meeting_id(&topic).expect("id"))
+            .expect("meeting");
+        for property in [
+            "recordAutomatically",
+            "allowRecording",
+            "allowTranscription",
+        ] {
+            assert_eq!(stored[property], false, "{topic}: {property}");
+        }
+    }
+    // Read back: a check finds every meeting's recording off.
+    let again = app.run(RunKind::Check, false).await;
+    for (s, f) in findings(&again).filter(|(_, f)| f.control == Control::CloudRecording) {
+        assert_eq!(f.status, Status::Compliant, "{}: {f:?}", s.topic);
+    }
+}
+
+#[tokio::test]
+async fn the_duty_officer_is_looked_up_once_per_run_not_once_per_meeting() {
+    // The duty officer is a user of the tenant but not in the staff group, so the adapter must
+    // look them up (`GET /users/{email}`) to add them as co-organizer.
+    let duty = "duty.officer@riverside.example.org";
+    let scenario = small(4).user(TeamsUser::new(duty, "Duty Officer"));
+    let app = spawn(TeamsSimConfig::default(), scenario).await;
+    let swept = app.run(RunKind::Sweep, false).await;
+    for i in 0..4 {
+        let s = session(&swept, &format!("[youth] Club {i}"));
+        assert_eq!(
+            finding(s, Control::SecondStaff).status,
+            Status::Fixed,
+            "{s:?}"
+        );
+    }
+    assert_eq!(
+        app.sim.stats().requests_for("GET", "/v1.0/users/{id}"),
+        1,
+        "one lookup for four meetings"
+    );
+    // The next run looks again (a person may have left the organisation meanwhile).
+    app.sim
+        .set_meeting_property(
+            &app.sim.meeting_id("[youth] Club 0").expect("id"),
+            "participants",
+            json!({"attendees": []}),
+        )
+        .then_some(())
+        .expect("meeting exists");
+    app.run(RunKind::Sweep, false).await;
+    assert_eq!(app.sim.stats().requests_for("GET", "/v1.0/users/{id}"), 2);
+}
+
+#[tokio::test]
+async fn a_meeting_that_starts_after_the_collect_is_not_written_and_its_host_is_told() {
+    let duty = "duty.officer@riverside.example.org";
+    let scenario = small(2)
+        .user(TeamsUser::new(duty, "Duty Officer"))
+        .add_member("Staff", duty);
+    let app = spawn(TeamsSimConfig::default(), scenario).await;
+    let collected = app.platform.collect(&app.window()).await.expect("collect");
+    let club = collected
+        .sessions
+        .iter()
+        .find(|s| s.topic == "[youth] Club 0")
+        .expect("club")
+        .clone();
+    assert!(!club.in_progress, "collected before it starts");
+    // The meeting starts between the collect and the write.
+    assert!(app.sim.start_meeting_now(&club.id));
+    let lobby_before = app.sim.meeting(&club.id).expect("meeting")["lobbyBypassSettings"].clone();
+    let report = sweep::run_sessions(
+        TENANT,
+        app.platform.clone(),
+        app.profiles.clone(),
+        app.store.clone(),
+        RunOptions {
+            kind: RunKind::Sweep,
+            dry_run: false,
+            now: app.now,
+            window: app.window(),
+            progress: false,
+            host_concurrency: 4,
+        },
+        collected.sessions,
+        collected.directory,
+    )
+    .await
+    .expect("run records");
+    let s = session(&report, "[youth] Club 0");
+    assert!(s.changes.is_empty(), "{s:?}");
+    let f = finding(s, Control::WaitingRoom);
+    assert_eq!(f.status, Status::Drift, "{f:?}");
+    assert!(f.detail.contains("changed after it ends"), "{}", f.detail);
+    assert!(!f.detail.contains("Some("), "{}", f.detail);
+    // Nothing written to the live meeting; the other meeting was fixed with its one PATCH.
+    assert_eq!(
+        app.sim.meeting(&club.id).expect("meeting")["lobbyBypassSettings"],
+        lobby_before
+    );
+    assert_eq!(
+        app.sim
+            .stats()
+            .requests_for("PATCH", "/v1.0/users/{id}/onlineMeetings/{meetingId}"),
+        1
+    );
+    assert_eq!(
+        finding(session(&report, "[youth] Club 1"), Control::WaitingRoom).status,
+        Status::Fixed
+    );
+    // The host hears that it is changed after it ends.
+    let items = app
+        .store
+        .digest_items(&report.run_id)
+        .await
+        .expect("digest items");
+    let item = items
+        .iter()
+        .find(|i| i.session_id == s.session_id)
+        .expect("a digest item for the live session");
+    assert!(
+        item.problems
+            .iter()
+            .any(|p| p.control == Control::WaitingRoom && p.detail.contains("after it ends")),
+        "{:?}",
+        item.problems
+    );
+}
+
+#[tokio::test]
+async fn the_read_before_a_write_refuses_an_occurrence_that_went_live_unless_the_run_knew_it_was_live()
+ {
+    let host = "yw@riverside.example.org";
+    let scenario = small(0).meeting(
+        TeamsMeeting::new(
+            host,
+            "[youth] Weekly Club",
+            Utc::now() + chrono::Duration::hours(30),
+            60,
+        )
+        .weekly(3)
+        .lobby("everyone", false),
+    );
+    let app = spawn(TeamsSimConfig::default(), scenario).await;
+    let collected = app.platform.collect(&app.window()).await.expect("collect");
+    let club = collected.sessions.first().expect("the series").clone();
+    assert!(!club.in_progress);
+    let change = chaperone::platform::Change {
+        control: Control::WaitingRoom,
+        from: None,
+        to: chaperone::platform::Target::Level {
+            level: Control::WaitingRoom.level("everyone").expect("level"),
+        },
+    };
+    // Its next occurrence starts now: the calendar says so, the series' own times do not.
+    assert!(app.sim.start_meeting_now(&club.id));
+    let err = app
+        .platform
+        .apply(&club, std::slice::from_ref(&change))
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(err, PlatformError::StartedDuringRun { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("[youth] Weekly Club"), "{err}");
+    assert_eq!(app.sim.stats().writes, 0);
+    assert_eq!(app.platform.write_requests(), 0);
+    // A run that planned the change knowing the session was live (a profile with
+    // change-in-progress) writes as before.
+    let mut live = club.clone();
+    live.in_progress = true;
+    let applied = app.platform.apply(&live, &[change]).await.expect("written");
+    assert_eq!(applied.write_requests, 1);
+    assert_eq!(app.sim.stats().writes, 1);
 }

@@ -284,7 +284,9 @@ fn evaluate_reading(
         Control::CloudRecording => {
             let on = level == Level(1);
             match profile.cloud_recording {
-                Some(CloudRecordingPolicy::Forbidden) => (!on, "forbidden"),
+                // Only `off` is forbidden-compliant: Teams' `recording-allowed` and
+                // `transcription-allowed` keep a record too.
+                Some(CloudRecordingPolicy::Forbidden) => (level == Level(0), "forbidden"),
                 Some(CloudRecordingPolicy::Required) => (on, "required"),
                 _ => (true, "allowed"),
             }

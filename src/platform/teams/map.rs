@@ -122,16 +122,32 @@ pub(crate) fn chat_kept(m: &OnlineMeeting) -> Reading {
     }
 }
 
-/// Cloud recording follows `recordAutomatically` (DESIGN.md control table).
+/// Cloud recording, judged on the three recording properties of `onlineMeetingBase` (all
+/// `Edm.Boolean` in `specs/teams/onlineMeeting-excerpt.v1.0.csdl.xml`; teams-webex-meet.md §1.2
+/// "Recording (no local)"), so that `forbidden` means nothing of the session is kept:
+/// - `on`: `recordAutomatically` is true (and `allowRecording` is not false);
+/// - `recording-allowed`: not recorded automatically, but `allowRecording` is true (anyone
+///   allowed by the meeting can start a recording by hand), or an automatic recording is set on
+///   a meeting that does not allow recording;
+/// - `transcription-allowed`: recording is off, but `allowTranscription` is true: a transcript
+///   of a youth session is a record of what the children said;
+/// - `off`: all three false.
+///
+/// A property Graph leaves out counts as on for `allowRecording` and `allowTranscription`.
+/// ASSUMPTION: Teams allows both by default (the tenant meeting policy's `AllowCloudRecording`
+/// and `AllowTranscription`, §1.3); the CSDL states no default. `recordAutomatically` left out
+/// counts as false.
 pub(crate) fn cloud_recording(m: &OnlineMeeting) -> Reading {
-    value(
-        Control::CloudRecording,
-        if m.record_automatically == Some(true) {
-            "on"
-        } else {
-            "off"
-        },
-    )
+    let automatic = m.record_automatically == Some(true);
+    let recording = m.allow_recording != Some(false);
+    let transcription = m.allow_transcription != Some(false);
+    let level = match (automatic, recording, transcription) {
+        (true, true, _) => "on",
+        (true, false, _) | (false, true, _) => "recording-allowed",
+        (false, false, true) => "transcription-allowed",
+        (false, false, false) => "off",
+    };
+    value(Control::CloudRecording, level)
 }
 
 /// The passcode requirement, read-only (see [`PASSCODE_FIXED`]).
@@ -251,6 +267,7 @@ pub(crate) fn occurrences(events: &[&Event]) -> Vec<Occurrence> {
                 id: e.id.clone(),
                 start,
                 duration_minutes: minutes,
+                readings: Default::default(),
             })
         })
         .collect();
@@ -424,11 +441,16 @@ pub(crate) fn plan(
                     body.insert("allowMeetingChat".into(), json!("enabled"));
                 }
             }
-            // Forbidden: no automatic recording, and nobody may start one by hand. Required:
-            // record automatically (which needs recording allowed).
+            // Forbidden: no automatic recording, nobody may start one by hand, and no
+            // transcript (a record of what the children said). Required: record automatically
+            // (which needs recording allowed); transcription is left as it is.
             (Control::CloudRecording, Some("off")) => {
-                body.insert("recordAutomatically".into(), json!(false));
-                body.insert("allowRecording".into(), json!(false));
+                if !matches!(cloud_recording(current), Reading::Value { level, .. } if level == Level(0))
+                {
+                    body.insert("recordAutomatically".into(), json!(false));
+                    body.insert("allowRecording".into(), json!(false));
+                    body.insert("allowTranscription".into(), json!(false));
+                }
             }
             (Control::CloudRecording, Some("on")) => {
                 body.insert("recordAutomatically".into(), json!(true));
@@ -638,6 +660,8 @@ mod tests {
         v["allowedPresenters"] = json!("roleIsPresenter");
         v["allowMeetingChat"] = json!("disabled");
         v["recordAutomatically"] = json!(false);
+        v["allowRecording"] = json!(false);
+        v["allowTranscription"] = json!(false);
         let m: OnlineMeeting = serde_json::from_value(v.clone()).expect("decodes");
         let r = readings(&m);
         assert_eq!(level(&r, Control::ScreenShare), "host-only");
@@ -646,6 +670,53 @@ mod tests {
         v["participants"]["attendees"][0]["role"] = json!("presenter");
         let m: OnlineMeeting = serde_json::from_value(v).expect("decodes");
         assert_eq!(level(&readings(&m), Control::ScreenShare), "all");
+    }
+
+    #[test]
+    fn recording_or_transcription_allowed_by_hand_is_not_off_and_names_which() {
+        let with = |auto: Option<bool>, rec: Option<bool>, tr: Option<bool>| {
+            let mut v = meeting_json();
+            let o = v.as_object_mut().expect("object");
+            for (k, x) in [
+                ("recordAutomatically", auto),
+                ("allowRecording", rec),
+                ("allowTranscription", tr),
+            ] {
+                match x {
+                    Some(b) => o.insert(k.into(), json!(b)),
+                    None => o.remove(k),
+                };
+            }
+            let m: OnlineMeeting = serde_json::from_value(v).expect("decodes");
+            level(&readings(&m), Control::CloudRecording)
+        };
+        let (t, f) = (Some(true), Some(false));
+        assert_eq!(with(t, t, t), "on");
+        assert_eq!(with(f, t, f), "recording-allowed");
+        assert_eq!(with(t, f, f), "recording-allowed");
+        assert_eq!(with(f, f, t), "transcription-allowed");
+        assert_eq!(with(f, f, f), "off");
+        // Left out: Teams allows recording and transcription by default (ASSUMPTION).
+        assert_eq!(with(None, None, None), "recording-allowed");
+        assert_eq!(with(f, f, None), "transcription-allowed");
+        // Forbidden turns all three off; a meeting already off is not written.
+        let mut v = meeting_json();
+        v["recordAutomatically"] = json!(false);
+        let m: OnlineMeeting = serde_json::from_value(v.clone()).expect("decodes");
+        let body = plan(&m, &[change(Control::CloudRecording, "off")], None)
+            .body
+            .expect("body");
+        assert_eq!(
+            body,
+            json!({"recordAutomatically": false, "allowRecording": false, "allowTranscription": false})
+        );
+        v["allowRecording"] = json!(false);
+        v["allowTranscription"] = json!(false);
+        let off: OnlineMeeting = serde_json::from_value(v).expect("decodes");
+        assert_eq!(
+            plan(&off, &[change(Control::CloudRecording, "off")], None).body,
+            None
+        );
     }
 
     #[test]

@@ -154,6 +154,12 @@ pub(crate) struct OnlineMeeting {
     pub allow_meeting_chat: Option<String>,
     #[serde(default)]
     pub record_automatically: Option<bool>,
+    /// Whether recording can be started in the meeting (CSDL `allowRecording`, `Edm.Boolean`).
+    #[serde(default)]
+    pub allow_recording: Option<bool>,
+    /// Whether the meeting can be transcribed (CSDL `allowTranscription`, `Edm.Boolean`).
+    #[serde(default)]
+    pub allow_transcription: Option<bool>,
     #[serde(default)]
     pub join_meeting_id_settings: Option<JoinMeetingIdSettings>,
     #[serde(default)]
