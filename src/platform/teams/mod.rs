@@ -19,7 +19,9 @@
 //!
 //! Call budget for `N` organizers with `M` distinct meetings: `1 + N` member/memberOf pages,
 //! `N` calendarView pages (more for busy calendars), `M` meeting lookups; a fixed session costs a
-//! fresh GET, one PATCH and a read-back GET.
+//! fresh GET, a calendarView of the present second (has it gone live since the collect?), one
+//! PATCH and a read-back GET. A co-organizer outside the staff group costs one `GET /users/{id}`
+//! per run.
 
 mod auth;
 mod http;
@@ -104,6 +106,11 @@ pub struct TeamsSettings {
     /// Seconds before a request is abandoned.
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
+    /// How long a run may take when Graph allows less than `requests_per_second` (other apps of
+    /// the tenant share its limits): past it, requests still throttled fail with an error that
+    /// says what rate Graph allowed (src/platform/pacing.rs). Default 6 hours.
+    #[serde(default = "default_run_deadline")]
+    pub run_deadline_secs: u64,
     /// Change notifications for `chaperone serve` (see [`notifications`]).
     #[serde(default)]
     pub change_notifications: Option<notifications::NotificationSettings>,
@@ -117,6 +124,9 @@ fn default_scope() -> String {
 }
 fn default_rps() -> u32 {
     50
+}
+fn default_run_deadline() -> u64 {
+    crate::platform::pacing::DEFAULT_RUN_DEADLINE.as_secs()
 }
 fn default_per_mailbox() -> usize {
     4
@@ -331,7 +341,8 @@ impl TeamsPlatform {
             settings.requests_per_second,
             settings.max_concurrent_per_mailbox,
             Duration::from_secs(settings.timeout_secs.max(1)),
-        )?;
+        )?
+        .with_run_deadline(Duration::from_secs(settings.run_deadline_secs.max(1)));
         Ok(TeamsPlatform {
             inner: Arc::new(Inner {
                 tenant: tenant.to_string(),
