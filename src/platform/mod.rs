@@ -3,6 +3,7 @@
 //! safeguarding decisions: those belong to the engine.
 
 pub(crate) mod http_util;
+pub mod pacing;
 mod tasks;
 pub mod teams;
 mod token;
@@ -264,9 +265,57 @@ pub enum PlatformError {
         platform: PlatformKind,
         what: String,
     },
+    /// The platform kept answering 429 until the run's deadline (src/platform/pacing.rs): the
+    /// request was not sent, and the message says what rate the platform allowed.
+    #[error(
+        "{platform} kept answering that chaperone was over its rate limit ({budget}): {detail}. Other apps on the account may be using most of the limit; run again later, or raise run_deadline_secs"
+    )]
+    Throttled {
+        platform: PlatformKind,
+        /// The rate-limit bucket: `light`, `medium`, `tenant`, `mailbox:<id>`.
+        budget: String,
+        detail: String,
+    },
+    /// A read failed after its retries: no answer came, or every answer was garbled. A read
+    /// changes nothing, so this is never taken for a write whose answer was lost.
+    #[error("could not read {path} from {platform}: {message}")]
+    ReadFailed {
+        platform: PlatformKind,
+        path: String,
+        message: String,
+    },
 }
 
 impl PlatformError {
+    /// Marks an error met while reading (before a write, or anywhere else) as a failed read, so
+    /// it never counts as a write whose answer was lost: `Transport` and `Decode` become
+    /// [`PlatformError::ReadFailed`]; every other error is returned as it is. Reads through the
+    /// adapters' `Http::get` already come back this way; use it for a read decoded elsewhere:
+    /// `inner.read(..).await.map_err(PlatformError::into_read_failure)?`.
+    pub fn into_read_failure(self) -> PlatformError {
+        match self {
+            PlatformError::Transport {
+                platform,
+                path,
+                message,
+            } => PlatformError::ReadFailed {
+                platform,
+                path,
+                message: format!("no answer ({message})"),
+            },
+            PlatformError::Decode {
+                platform,
+                path,
+                message,
+            } => PlatformError::ReadFailed {
+                platform,
+                path,
+                message: format!("the answer could not be read ({message})"),
+            },
+            other => other,
+        }
+    }
+
     /// Whether a write that ended in this error may still have been applied (its answer was
     /// lost or unreadable), so only a read-back can tell.
     pub fn write_may_have_applied(&self) -> bool {

@@ -1,34 +1,39 @@
-//! The Graph HTTP layer: one reqwest client, a pace for the whole app, at most four requests in
-//! flight per mailbox, the retry classifier, `@odata.nextLink` paging, and errors that keep
-//! Graph's own `error.code` and `error.message`.
+//! The Graph HTTP layer: one reqwest client, an adaptive budget for the app in this tenant and one
+//! per mailbox (src/platform/pacing.rs), the retry classifier, `@odata.nextLink` paging, and
+//! errors that keep Graph's own `error.code` and `error.message`.
 //!
 //! Limits (teams-webex-meet.md §1.6): Outlook allows 4 concurrent requests per app and mailbox
-//! and 10,000 requests per 10 minutes; the app as a whole 130,000 per 10 s. chaperone holds a
-//! semaphore of `max_concurrent_per_mailbox` (at most 4) per mailbox for the time a request is on
-//! the wire, and paces every request through one limiter at `requests_per_second`.
+//! and 10,000 requests per 10 minutes; the app as a whole 130,000 per 10 s, and other apps of the
+//! tenant share what Graph gives it. Every request is paced by the tenant budget (at most
+//! `requests_per_second`); a request about a mailbox also holds a place in that mailbox's budget
+//! (at most `max_concurrent_per_mailbox`, never more than 4) while it is on the wire. A 429 slows
+//! the budget it belongs to: the mailbox's when Graph names a mailbox limit, else the tenant's.
 //!
-//! Retry classification: 429 (and 503 with `Retry-After`) waits for `Retry-After` in seconds, or
-//! backs off exponentially when it is missing or 0 (§1.6: "can be missing or 0"), up to five
-//! tries; other 5xx, timeouts and connection failures back off exponentially, three tries; 401
-//! fetches a new token once; every other status is final with Graph's code and message.
+//! Retry classification: 429 (and 503 with `Retry-After`) slows the budget and waits for
+//! `Retry-After` in seconds, or backs off exponentially when it is missing or 0 (§1.6: "can be
+//! missing or 0"), and is retried until the run's deadline; other 5xx, timeouts and connection
+//! failures back off exponentially, three tries, except a write whose answer was lost, which is
+//! never sent again (the caller's read-back decides); a read whose 2xx answer cannot be decoded
+//! is asked for again, three tries; 401 fetches a new token once; every other status is final with
+//! Graph's code and message.
 
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::Method;
 use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
-use tokio::sync::Semaphore;
 
 use super::auth::TokenCache;
 use super::models::{GraphErrorBody, Page};
 use crate::platform::PlatformError;
 use crate::platform::http_util::{decode_json, header, parse_retry_after, status_text};
+use crate::platform::pacing::{
+    Budget, BudgetReport, DEFAULT_RUN_DEADLINE, RunClock, log_summary, merge,
+};
 use crate::session::PlatformKind;
 
 /// Graph's evolvable enums: without this preference, members after `unknownFutureValue` (lobby
@@ -40,27 +45,29 @@ const PREFER_ENUMS: &str = "include-unknown-enum-members";
 /// A guard against a server that keeps handing out next links.
 const MAX_PAGES: usize = 10_000;
 
-/// How hard to retry. Fixed in production; tests shorten the waits.
+/// How hard to retry. Fixed in production; tests shorten the waits. 429s are not counted here:
+/// a throttled request is retried for as long as the run's deadline allows.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RetryPolicy {
-    pub throttled_tries: u32,
     pub server_error_tries: u32,
+    /// Tries in all of a read whose 2xx answer cannot be decoded: reads are safe to repeat.
+    pub garbled_tries: u32,
     pub backoff: Duration,
-    /// A `Retry-After` longer than this is not waited for inside one request. ASSUMPTION: a
-    /// minute, as for Zoom.
-    pub max_wait: Duration,
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
-            throttled_tries: 5,
             server_error_tries: 3,
+            garbled_tries: 3,
             backoff: Duration::from_millis(250),
-            max_wait: Duration::from_secs(60),
         }
     }
 }
+
+/// Requests in flight at once for the whole tenant. ASSUMPTION: Graph documents no concurrency
+/// limit per app and tenant besides the per-mailbox 4 (§1.6); a 429 halves it.
+const TENANT_IN_FLIGHT: usize = 64;
 
 /// What to do with one answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,9 +142,11 @@ pub(crate) struct Http {
     client: reqwest::Client,
     base: String,
     pub(crate) auth: TokenCache,
-    pace: DefaultDirectRateLimiter,
+    requests_per_second: u32,
+    tenant: Budget,
     per_mailbox: usize,
-    mailboxes: Mutex<HashMap<String, Arc<Semaphore>>>,
+    mailboxes: Mutex<HashMap<String, Arc<Budget>>>,
+    run: RunClock,
     writes: AtomicU64,
     pub(crate) policy: RetryPolicy,
 }
@@ -152,6 +161,13 @@ impl std::fmt::Debug for Http {
     }
 }
 
+impl Drop for Http {
+    /// The adapter of a `check` or `sweep` lives as long as its run: say what Graph allowed.
+    fn drop(&mut self) {
+        log_summary("teams", &self.rate_reports());
+    }
+}
+
 impl Http {
     pub(crate) fn new(
         base: &str,
@@ -161,32 +177,62 @@ impl Http {
         timeout: Duration,
     ) -> Result<Http, PlatformError> {
         let client = crate::platform::http_util::http_client(PlatformKind::Teams, base, timeout)?;
-        let rate = NonZeroU32::new(requests_per_second).unwrap_or(NonZeroU32::MIN);
+        let rate = requests_per_second.max(1);
         Ok(Http {
             client,
             base: base.trim_end_matches('/').to_string(),
             auth,
+            requests_per_second: rate,
             // Burst of one: requests leave evenly spaced.
-            pace: RateLimiter::direct(Quota::per_second(rate).allow_burst(NonZeroU32::MIN)),
+            tenant: Budget::new(
+                PlatformKind::Teams,
+                "tenant",
+                f64::from(rate),
+                TENANT_IN_FLIGHT,
+                1.0,
+            ),
             // Outlook allows 4 concurrent requests per mailbox (§1.6): never more.
             per_mailbox: per_mailbox.clamp(1, 4),
             mailboxes: Mutex::new(HashMap::new()),
+            run: RunClock::new(DEFAULT_RUN_DEADLINE),
             writes: AtomicU64::new(0),
             policy: RetryPolicy::default(),
         })
+    }
+
+    /// How long a run may take before throttled requests fail (`run_deadline_secs`).
+    pub(crate) fn with_run_deadline(mut self, deadline: Duration) -> Http {
+        self.run.set_run_deadline(deadline);
+        self
+    }
+
+    /// What the tenant's budget and the mailboxes' (merged) reached: the rate Graph allowed and
+    /// its 429s.
+    pub(crate) fn rate_reports(&self) -> Vec<BudgetReport> {
+        let mailboxes: Vec<BudgetReport> =
+            lock(&self.mailboxes).values().map(|b| b.report()).collect();
+        let mut out = vec![self.tenant.report()];
+        out.extend(merge(mailboxes));
+        out
     }
 
     pub(crate) fn writes(&self) -> u64 {
         self.writes.load(Ordering::Relaxed)
     }
 
-    fn mailbox(&self, id: &str) -> Arc<Semaphore> {
-        let mut map = self
-            .mailboxes
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.entry(id.to_ascii_lowercase())
-            .or_insert_with(|| Arc::new(Semaphore::new(self.per_mailbox)))
+    fn mailbox(&self, id: &str) -> Arc<Budget> {
+        let key = id.to_ascii_lowercase();
+        lock(&self.mailboxes)
+            .entry(key.clone())
+            .or_insert_with(|| {
+                Arc::new(Budget::new(
+                    PlatformKind::Teams,
+                    &format!("mailbox:{key}"),
+                    f64::from(self.requests_per_second),
+                    self.per_mailbox,
+                    1.0,
+                ))
+            })
             .clone()
     }
 
@@ -209,6 +255,45 @@ impl Http {
         })
     }
 
+    /// One GET, decoded. A 2xx answer that cannot be decoded (cut short, garbled) is asked for
+    /// again, with backoff, up to `garbled_tries` in all: a read is safe to repeat. Any failure
+    /// comes back as a failed read ([`PlatformError::ReadFailed`]), never as a lost write.
+    async fn read<T: DeserializeOwned>(
+        &self,
+        target: &str,
+        query: Vec<(&'static str, String)>,
+        mailbox: Option<&str>,
+        prefer: Option<&'static str>,
+    ) -> Result<T, PlatformError> {
+        let shown = shown_path(target);
+        let mut garbled = 0u32;
+        loop {
+            let body = self
+                .send(Request {
+                    method: Method::GET,
+                    target: target.to_string(),
+                    query: query.clone(),
+                    body: None,
+                    mailbox,
+                    prefer,
+                })
+                .await
+                .map_err(PlatformError::into_read_failure)?;
+            match decode_json(PlatformKind::Teams, &shown, &body) {
+                Ok(value) => return Ok(value),
+                Err(e) => {
+                    garbled += 1;
+                    metrics::counter!("chaperone_platform_requests_total", "platform" => "teams", "category" => "graph", "outcome" => "garbled").increment(1);
+                    if garbled >= self.policy.garbled_tries.max(1) {
+                        return Err(e.into_read_failure());
+                    }
+                    tracing::debug!(path = %shown, try_no = garbled, error = %e, "graph answered a read with a body that cannot be decoded; asking again");
+                    tokio::time::sleep(self.backoff(garbled)).await;
+                }
+            }
+        }
+    }
+
     /// GET and decode.
     pub(crate) async fn get<T: DeserializeOwned>(
         &self,
@@ -216,17 +301,7 @@ impl Http {
         query: Vec<(&'static str, String)>,
         mailbox: Option<&str>,
     ) -> Result<T, PlatformError> {
-        let body = self
-            .send(Request {
-                method: Method::GET,
-                target: path.clone(),
-                query,
-                body: None,
-                mailbox,
-                prefer: None,
-            })
-            .await?;
-        decode_json(PlatformKind::Teams, &path, &body)
+        self.read(&path, query, mailbox, None).await
     }
 
     /// Every page of a collection, following `@odata.nextLink` (its query is used as given).
@@ -241,24 +316,16 @@ impl Http {
         let mut target = path.to_string();
         let mut query = query;
         for _ in 0..MAX_PAGES {
-            let body = self
-                .send(Request {
-                    method: Method::GET,
-                    target: target.clone(),
-                    query: std::mem::take(&mut query),
-                    body: None,
-                    mailbox,
-                    prefer,
-                })
+            let page: Page<T> = self
+                .read(&target, std::mem::take(&mut query), mailbox, prefer)
                 .await?;
-            let page: Page<T> = decode_json(PlatformKind::Teams, &shown_path(&target), &body)?;
             out.extend(page.value);
             match page.next_link.filter(|l| !l.is_empty()) {
                 Some(next) => target = next,
                 None => return Ok(out),
             }
         }
-        Err(PlatformError::Decode {
+        Err(PlatformError::ReadFailed {
             platform: PlatformKind::Teams,
             path: path.to_string(),
             message: format!("more than {MAX_PAGES} pages; stopped"),
@@ -286,7 +353,8 @@ impl Http {
     }
 
     /// Sends with pacing, the per-mailbox limit, token handling and retries; returns the body of
-    /// a 2xx answer.
+    /// a 2xx answer. A 429 slows the budget it belongs to and is retried until the run's
+    /// deadline.
     pub(crate) async fn send(&self, req: Request<'_>) -> Result<Vec<u8>, PlatformError> {
         let url = self.url(&req.target)?;
         let shown = shown_path(&req.target);
@@ -295,10 +363,23 @@ impl Http {
             Some(extra) => format!("{PREFER_ENUMS}, {extra}"),
             None => PREFER_ENUMS.to_string(),
         };
+        let run = self.run.begin();
+        let run_deadline = self.run.run_deadline();
         let (mut throttled, mut failed, mut refreshed) = (0u32, 0u32, false);
         loop {
-            self.pace.until_ready().await;
-            let token = self.auth.token(&self.client).await?;
+            // The mailbox's place first (held only while the request is on the wire, never while
+            // waiting to retry), then the tenant's pace.
+            let mailbox_permit = match &mailbox {
+                Some(b) => Some(b.acquire(run.deadline, run_deadline).await?),
+                None => None,
+            };
+            let tenant_permit = self.tenant.acquire(run.deadline, run_deadline).await?;
+            // A token that could not be fetched means nothing was sent: never a lost write.
+            let token = self
+                .auth
+                .token(&self.client)
+                .await
+                .map_err(PlatformError::into_read_failure)?;
             let mut builder = self
                 .client
                 .request(req.method.clone(), &url)
@@ -313,29 +394,36 @@ impl Http {
             if req.method != Method::GET {
                 self.writes.fetch_add(1, Ordering::Relaxed);
             }
-            let outcome = {
-                // Held only while the request is on the wire, never while waiting to retry.
-                let _permit = match &mailbox {
-                    Some(s) => s.clone().acquire_owned().await.ok(),
-                    None => None,
-                };
-                match builder.send().await {
-                    Ok(response) => {
-                        let status = response.status().as_u16();
-                        let headers = response.headers().clone();
-                        response
-                            .bytes()
-                            .await
-                            .map(|b| (status, headers, b.to_vec()))
-                    }
-                    Err(e) => Err(e),
+            let outcome = match builder.send().await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let headers = response.headers().clone();
+                    response
+                        .bytes()
+                        .await
+                        .map(|b| (status, headers, b.to_vec()))
                 }
+                Err(e) => Err(e),
             };
             let (status, headers, body) = match outcome {
                 Ok(parts) => parts,
                 Err(e) => {
+                    drop((mailbox_permit, tenant_permit));
                     failed += 1;
+                    let never_connected = e.is_connect();
                     let message = e.without_url().to_string();
+                    metrics::counter!("chaperone_platform_requests_total", "platform" => "teams", "category" => "graph", "outcome" => "transport").increment(1);
+                    // A write that timed out or broke mid-answer may have been applied: it is
+                    // never sent again blind; the caller's read-back decides (as for Zoom).
+                    if req.method != Method::GET && !never_connected {
+                        return Err(PlatformError::Transport {
+                            platform: PlatformKind::Teams,
+                            path: shown,
+                            message: format!(
+                                "{message} (the write may or may not have been applied; it is not sent again)"
+                            ),
+                        });
+                    }
                     tracing::debug!(method = %req.method, path = %shown, try_no = failed, error = %message, "graph request failed");
                     if failed >= self.policy.server_error_tries {
                         return Err(PlatformError::Transport {
@@ -351,10 +439,25 @@ impl Http {
             let retry_after =
                 header(&headers, "retry-after").and_then(|v| parse_retry_after(v, Utc::now()));
             let verdict = classify(status, retry_after, &body);
+            let outcome = match &verdict {
+                Verdict::Success => "ok",
+                Verdict::Unauthorized { .. } => "unauthorized",
+                Verdict::Throttled { .. } => "throttled",
+                Verdict::ServerError { .. } => "server-error",
+                Verdict::Failed { .. } => "failed",
+            };
             tracing::debug!(method = %req.method, path = %shown, status, "graph request");
+            metrics::counter!("chaperone_platform_requests_total", "platform" => "teams", "category" => "graph", "outcome" => outcome).increment(1);
             match verdict {
-                Verdict::Success => return Ok(body),
+                Verdict::Success => {
+                    if let Some(p) = mailbox_permit {
+                        p.succeeded();
+                    }
+                    tenant_permit.succeeded();
+                    return Ok(body);
+                }
                 Verdict::Unauthorized { message } => {
+                    drop((mailbox_permit, tenant_permit));
                     if refreshed {
                         return Err(PlatformError::Auth {
                             platform: PlatformKind::Teams,
@@ -369,24 +472,33 @@ impl Http {
                 }
                 Verdict::Throttled { wait } => {
                     throttled += 1;
-                    let wait = wait.unwrap_or_else(|| self.backoff(throttled));
-                    if throttled >= self.policy.throttled_tries || wait > self.policy.max_wait {
-                        return Err(PlatformError::RateLimited {
-                            platform: PlatformKind::Teams,
-                            category: format!(
-                                "{}{}",
-                                req.mailbox
-                                    .map(|m| format!("mailbox {m}: "))
-                                    .unwrap_or_default(),
-                                error_text(status, &body)
-                            ),
-                            retry_after: Some(wait),
-                        });
+                    metrics::counter!("chaperone_platform_rate_limited_total", "platform" => "teams", "category" => "graph").increment(1);
+                    let wait = Some(wait.unwrap_or_else(|| self.backoff(throttled)));
+                    // ASSUMPTION: Graph names the mailbox limits in its message
+                    // ("MailboxConcurrency", "MailboxRequests"); any other 429 is the app's
+                    // limit in the tenant, shared by every mailbox.
+                    let text = error_text(status, &body);
+                    let wait = match mailbox_permit {
+                        Some(p) if text.to_ascii_lowercase().contains("mailbox") => {
+                            drop(tenant_permit);
+                            p.throttled(wait)
+                        }
+                        other => {
+                            drop(other);
+                            tenant_permit.throttled(wait)
+                        }
+                    };
+                    tracing::debug!(path = %shown, wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "graph throttled; waiting");
+                    if tokio::time::Instant::now() + wait > run.deadline {
+                        let budget = match &mailbox {
+                            Some(b) if text.to_ascii_lowercase().contains("mailbox") => b.as_ref(),
+                            _ => &self.tenant,
+                        };
+                        return Err(budget.past_deadline(run_deadline));
                     }
-                    tracing::debug!(path = %shown, wait_ms = wait.as_millis() as u64, "graph throttled; waiting");
-                    tokio::time::sleep(wait).await;
                 }
                 Verdict::ServerError { message } => {
+                    drop((mailbox_permit, tenant_permit));
                     failed += 1;
                     if failed >= self.policy.server_error_tries {
                         return Err(api_error(&req.method, &shown, status, message));
@@ -405,6 +517,10 @@ impl Http {
             .backoff
             .saturating_mul(2u32.saturating_pow(tries.saturating_sub(1)))
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A path for messages: a next link without scheme, host and query (query strings of Graph next

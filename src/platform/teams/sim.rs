@@ -31,6 +31,7 @@ pub fn teams_settings_for(sim: &TeamsSim) -> TeamsSettings {
         requests_per_second: 200,
         max_concurrent_per_mailbox: 4,
         timeout_secs: 30,
+        run_deadline_secs: crate::platform::pacing::DEFAULT_RUN_DEADLINE.as_secs(),
         change_notifications: None,
     }
 }

@@ -2,22 +2,22 @@
 //! classifier, and errors that keep Zoom's own `code` and `message`.
 //!
 //! Rate limits are per account and per label (zoom.md §5): LIGHT for GET/PATCH meeting, MEDIUM for
-//! lists, user settings, groups and lock settings. Each label has its own governor limiter with a
-//! burst of one, so requests are spaced evenly at the configured rate: a sweep runs at the floor
-//! (calls ÷ rate) and never above it, even measured over any one-second window.
+//! lists, user settings, groups and lock settings, shared with every other app on the account.
+//! Each label has its own adaptive budget (src/platform/pacing.rs) with a burst of one, so
+//! requests are spaced evenly at the configured rate at most: a sweep runs at the floor (calls ÷
+//! rate) and never above it. A 429 slows the label's whole budget to what Zoom allows.
 //!
-//! Retry classification (in the spirit of lychee's): 429 waits for `Retry-After` (seconds, an
-//! HTTP-date or an ISO timestamp; zoom.md §5 shows the timestamp form) and tries up to five times,
-//! except Zoom's daily limits, which no wait inside a sweep can fix; 5xx, timeouts and connection
-//! failures back off exponentially, three tries; 401 refreshes the token once; any other 4xx is
-//! final and keeps Zoom's body.
+//! Retry classification (in the spirit of lychee's): 429 slows the budget, waits for
+//! `Retry-After` (seconds, an HTTP-date or an ISO timestamp; zoom.md §5 shows the timestamp form)
+//! and is retried until the run's deadline, except Zoom's daily limits, which no wait inside a
+//! sweep can fix; 5xx, timeouts and connection failures back off exponentially, three tries; a
+//! read whose 2xx answer cannot be decoded is asked for again, three tries; 401 refreshes the
+//! token once; any other 4xx is final and keeps Zoom's body.
 
-use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::Method;
 use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
@@ -26,6 +26,7 @@ use super::auth::TokenCache;
 use super::models::ApiError;
 use crate::platform::PlatformError;
 use crate::platform::http_util::{decode_json, header, parse_retry_after, status_text};
+use crate::platform::pacing::{Budget, BudgetReport, DEFAULT_RUN_DEADLINE, RunClock, log_summary};
 use crate::session::PlatformKind;
 
 /// Zoom's rate-limit labels used by chaperone (zoom.md §5, "Labels of the endpoints the bot uses").
@@ -44,28 +45,25 @@ impl Label {
     }
 }
 
-/// How hard to retry. Fixed in production; tests shorten the waits.
+/// How hard to retry. Fixed in production; tests shorten the waits. 429s are not counted here:
+/// a throttled request is retried for as long as the run's deadline allows (src/platform/pacing.rs).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RetryPolicy {
-    /// Tries in all when Zoom answers 429 (the first one included).
-    pub rate_limited_tries: u32,
     /// Tries in all on 5xx, timeouts and connection failures.
     pub server_error_tries: u32,
-    /// First backoff after a 5xx; doubled on each further try.
+    /// Tries in all of a read whose 2xx answer cannot be decoded (cut short or garbled): reads
+    /// are safe to repeat.
+    pub garbled_tries: u32,
+    /// First backoff after a 5xx or a garbled answer; doubled on each further try.
     pub backoff: Duration,
-    /// A `Retry-After` longer than this is not waited for inside a request: the call fails with
-    /// `RateLimited` and the sweep decides. ASSUMPTION: a minute is the longest a sweep should block
-    /// one request; Zoom's daily-limit timestamps point at the next 00:00 UTC.
-    pub max_wait: Duration,
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
-            rate_limited_tries: 5,
             server_error_tries: 3,
+            garbled_tries: 3,
             backoff: Duration::from_millis(250),
-            max_wait: Duration::from_secs(60),
         }
     }
 }
@@ -166,8 +164,9 @@ pub(crate) struct Http {
     client: reqwest::Client,
     base: String,
     pub(crate) auth: TokenCache,
-    light: DefaultDirectRateLimiter,
-    medium: DefaultDirectRateLimiter,
+    light: Budget,
+    medium: Budget,
+    run: RunClock,
     writes: AtomicU64,
     pub(crate) policy: RetryPolicy,
 }
@@ -179,6 +178,13 @@ impl std::fmt::Debug for Http {
             .field("auth", &self.auth)
             .field("writes", &self.writes.load(Ordering::Relaxed))
             .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Http {
+    /// The adapter of a `check` or `sweep` lives as long as its run: say what Zoom allowed.
+    fn drop(&mut self) {
+        log_summary("zoom", &self.rate_reports());
     }
 }
 
@@ -200,14 +206,20 @@ pub(crate) struct Request<'a> {
 /// requests over the limit on a busy 2-core machine (docs/benchmarks.md).
 const RATE_HEADROOM: f64 = 1.05;
 
-/// A limiter that lets `per_second` requests through a second, one at a time (burst of one).
-fn limiter(per_second: u32) -> DefaultDirectRateLimiter {
-    let per_second = f64::from(per_second.max(1));
-    let period = Duration::from_secs_f64(RATE_HEADROOM / per_second);
-    let quota = Quota::with_period(period)
-        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-        .allow_burst(NonZeroU32::MIN);
-    RateLimiter::direct(quota)
+/// Requests in flight at once per label. ASSUMPTION: Zoom documents no concurrency limit for
+/// the labels chaperone uses (zoom.md §5: "exact numbers are UNCONFIRMED"); 32 is far above what
+/// the pace needs at Business+ rates, and a 429 halves it.
+const MAX_IN_FLIGHT: usize = 32;
+
+/// A label's budget, paced at `per_second` at most (burst of one).
+fn budget(label: Label, per_second: u32) -> Budget {
+    Budget::new(
+        PlatformKind::Zoom,
+        label.name(),
+        f64::from(per_second.max(1)),
+        MAX_IN_FLIGHT,
+        RATE_HEADROOM,
+    )
 }
 
 impl Http {
@@ -223,11 +235,23 @@ impl Http {
             client,
             base: base.trim_end_matches('/').to_string(),
             auth,
-            light: limiter(light_per_second),
-            medium: limiter(medium_per_second),
+            light: budget(Label::Light, light_per_second),
+            medium: budget(Label::Medium, medium_per_second),
+            run: RunClock::new(DEFAULT_RUN_DEADLINE),
             writes: AtomicU64::new(0),
             policy: RetryPolicy::default(),
         })
+    }
+
+    /// How long a run may take before throttled requests fail (`run_deadline_secs`).
+    pub(crate) fn with_run_deadline(mut self, deadline: Duration) -> Http {
+        self.run.set_run_deadline(deadline);
+        self
+    }
+
+    /// What each label's budget reached: the rate Zoom allowed and its 429s.
+    pub(crate) fn rate_reports(&self) -> Vec<BudgetReport> {
+        vec![self.light.report(), self.medium.report()]
     }
 
     /// Write requests sent (every PATCH put on the wire, retries included: Zoom counts those too).
@@ -235,25 +259,48 @@ impl Http {
         self.writes.load(Ordering::Relaxed)
     }
 
-    /// GET and decode.
+    fn budget(&self, label: Label) -> &Budget {
+        match label {
+            Label::Light => &self.light,
+            Label::Medium => &self.medium,
+        }
+    }
+
+    /// GET and decode. A 2xx answer that cannot be decoded (cut short, garbled) is asked for
+    /// again, with backoff, up to `garbled_tries` in all: a read is safe to repeat. Any failure
+    /// comes back as a failed read ([`PlatformError::ReadFailed`]), never as a lost write.
     pub(crate) async fn get<T: DeserializeOwned>(
         &self,
         label: Label,
         path: String,
         query: Vec<(&'static str, String)>,
     ) -> Result<T, PlatformError> {
-        let shown = path.clone();
-        let body = self
-            .send(Request {
-                method: Method::GET,
-                label,
-                path,
-                query,
-                body: None,
-                budget_host: None,
-            })
-            .await?;
-        decode(&shown, &body.0)
+        let mut garbled = 0u32;
+        loop {
+            let body = self
+                .send(Request {
+                    method: Method::GET,
+                    label,
+                    path: path.clone(),
+                    query: query.clone(),
+                    body: None,
+                    budget_host: None,
+                })
+                .await
+                .map_err(PlatformError::into_read_failure)?;
+            match decode(&path, &body.0) {
+                Ok(value) => return Ok(value),
+                Err(e) => {
+                    garbled += 1;
+                    metrics::counter!("chaperone_platform_requests_total", "platform" => "zoom", "category" => label.name(), "outcome" => "garbled").increment(1);
+                    if garbled >= self.policy.garbled_tries.max(1) {
+                        return Err(e.into_read_failure());
+                    }
+                    tracing::debug!(path = %path, try_no = garbled, error = %e, "zoom answered a read with a body that cannot be decoded; asking again");
+                    tokio::time::sleep(self.backoff(garbled)).await;
+                }
+            }
+        }
     }
 
     /// PATCH; Zoom answers 204 with no body (zoom.md §0 item 3).
@@ -276,18 +323,24 @@ impl Http {
         .map(|_| ())
     }
 
-    /// Sends with rate limiting, token handling and retries; returns the body of a 2xx answer.
+    /// Sends with pacing, token handling and retries; returns the body of a 2xx answer. A 429
+    /// slows the label's whole budget and is retried until the run's deadline.
     pub(crate) async fn send(&self, req: Request<'_>) -> Result<Body, PlatformError> {
         let url = format!("{}{}", self.base, req.path);
-        let mut throttled = 0u32;
+        let budget = self.budget(req.label);
+        let run = self.run.begin();
         let mut failed = 0u32;
         let mut refreshed = false;
         loop {
-            match req.label {
-                Label::Light => self.light.until_ready().await,
-                Label::Medium => self.medium.until_ready().await,
-            };
-            let token = self.auth.token(&self.client).await?;
+            let permit = budget
+                .acquire(run.deadline, self.run.run_deadline())
+                .await?;
+            // A token that could not be fetched means nothing was sent: never a lost write.
+            let token = self
+                .auth
+                .token(&self.client)
+                .await
+                .map_err(PlatformError::into_read_failure)?;
             let mut builder = self
                 .client
                 .request(req.method.clone(), &url)
@@ -315,6 +368,7 @@ impl Http {
             let (status, headers, body) = match outcome {
                 Ok(parts) => parts,
                 Err(e) => {
+                    drop(permit);
                     failed += 1;
                     // A write that timed out or broke mid-answer may have been applied: sending
                     // it again could apply it twice (and spend another of the host's 100 daily
@@ -367,8 +421,12 @@ impl Http {
                 metrics::counter!("chaperone_platform_rate_limited_total", "platform" => "zoom", "category" => req.label.name()).increment(1);
             }
             match verdict {
-                Verdict::Success => return Ok(Body(body)),
+                Verdict::Success => {
+                    permit.succeeded();
+                    return Ok(Body(body));
+                }
                 Verdict::Unauthorized { code, message } => {
+                    drop(permit);
                     if refreshed {
                         return Err(PlatformError::Auth {
                             platform: PlatformKind::Zoom,
@@ -384,23 +442,18 @@ impl Http {
                     self.auth.invalidate(token.generation).await;
                 }
                 Verdict::Throttled { wait } => {
-                    throttled += 1;
-                    if throttled >= self.policy.rate_limited_tries || wait > self.policy.max_wait {
-                        return Err(PlatformError::RateLimited {
-                            platform: PlatformKind::Zoom,
-                            category: header(&headers, "x-ratelimit-category")
-                                .unwrap_or(req.label.name())
-                                .to_string(),
-                            retry_after: Some(wait),
-                        });
+                    // The whole label slows down and waits; this request waits its turn again.
+                    let wait = permit.throttled(Some(wait));
+                    if tokio::time::Instant::now() + wait > run.deadline {
+                        return Err(budget.past_deadline(self.run.run_deadline()));
                     }
-                    tokio::time::sleep(wait).await;
                 }
                 Verdict::DailyLimit {
                     limit,
                     retry_after,
                     message,
                 } => {
+                    drop(permit);
                     return Err(match req.budget_host {
                         Some(host) => PlatformError::DailyBudgetExhausted {
                             host: host.to_string(),
@@ -418,6 +471,7 @@ impl Http {
                     });
                 }
                 Verdict::ServerError { code, message } => {
+                    drop(permit);
                     failed += 1;
                     if failed >= self.policy.server_error_tries {
                         return Err(api_error(&req, status, code, message));
@@ -425,6 +479,7 @@ impl Http {
                     tokio::time::sleep(self.backoff(failed)).await;
                 }
                 Verdict::Failed { code, message } => {
+                    drop(permit);
                     return Err(api_error(&req, status, code, message));
                 }
             }
@@ -598,16 +653,19 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_limiter_spaces_requests_just_under_the_configured_rate() {
-        let l = limiter(50);
+    async fn a_label_budget_spaces_requests_just_under_the_configured_rate() {
+        let b = budget(Label::Light, 50);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(3600);
         let start = std::time::Instant::now();
         for _ in 0..26 {
-            l.until_ready().await;
+            b.acquire(deadline, DEFAULT_RUN_DEADLINE)
+                .await
+                .expect("in time")
+                .succeeded();
         }
-        // 25 gaps of 1.02 / 50 s each.
+        // 25 gaps of 1.05 / 50 s each.
         let took = start.elapsed();
-        assert!(took >= Duration::from_millis(505), "{took:?}");
-        assert!(took < Duration::from_millis(900), "{took:?}");
+        assert!(took >= Duration::from_millis(520), "{took:?}");
     }
 
     #[test]
