@@ -220,10 +220,16 @@ pub async fn list_runs(settings: &Settings, limit: u32) -> anyhow::Result<i32> {
             r.tenant,
             if r.dry_run { " (dry run)" } else { "" },
             r.sessions,
-            if r.finished_at.is_some() {
-                counts.join(", ")
-            } else {
-                "did not finish".to_string()
+            match crate::report::RunStatus::of(r.finished_at.is_some(), r.failures as usize) {
+                crate::report::RunStatus::Failed => format!(
+                    "FAILED: {} part(s) could not be read (report --run {} says what){}{}",
+                    r.failures,
+                    r.run_id,
+                    if counts.is_empty() { "" } else { "; " },
+                    counts.join(", ")
+                ),
+                crate::report::RunStatus::Completed => counts.join(", "),
+                crate::report::RunStatus::Unfinished => "did not finish".to_string(),
             }
         );
     }

@@ -175,7 +175,7 @@ async fn execute(
         let mut stream = match stream {
             Ok(s) => s,
             Err(e) => {
-                warn!(error = %e, "could not collect sessions");
+                tracing::error!(error = %e, "could not collect sessions: the run failed");
                 let failure = CollectFailure {
                     what: format!("sessions on {}", platform.kind()),
                     host_email: None,
@@ -215,6 +215,7 @@ async fn execute(
             let sessions = match batch {
                 Ok(sessions) => sessions,
                 Err(failure) => {
+                    tracing::error!(what = %failure.what, error = %failure.error, "could not read");
                     shared.store.record_failures(&run_id, std::slice::from_ref(&failure)).await?;
                     outcome.report.failures.push(failure);
                     continue;
@@ -246,7 +247,7 @@ async fn execute(
             take_host(&mut outcome, &mut host_of_task, joined, keep, &shared).await?;
         }
         if let Some(failure) = stream.stopped_early().await {
-            warn!(error = %failure.error, "the collect stopped early");
+            tracing::error!(error = %failure.error, "the collect stopped early");
             shared.store.record_failures(&run_id, std::slice::from_ref(&failure)).await?;
             outcome.report.failures.push(failure);
         }
@@ -255,7 +256,11 @@ async fn execute(
         let finished = Utc::now().trunc_subsecs(6).max(started_at);
         shared.store.finish_run(&run_id, finished).await?;
         outcome.report.finished_at = Some(finished);
-        info!(sessions = outcome.tally.sessions, hosts, totals = ?outcome.tally.by_status, "run finished");
+        if outcome.report.failures.is_empty() {
+            info!(sessions = outcome.tally.sessions, hosts, totals = %outcome.tally.describe(), "run finished");
+        } else {
+            tracing::error!(sessions = outcome.tally.sessions, hosts, failures = outcome.report.failures.len(), totals = %outcome.tally.describe(), "run failed: part of the platform could not be read");
+        }
         Ok(outcome)
     }
     .instrument(span)

@@ -188,3 +188,143 @@ fn a_bad_profile_folder_exits_1_with_file_line_and_column() {
     assert!(all.contains("club.toml:5:1"), "{all}");
     assert!(all.contains("did you mean `waiting-room`"), "{all}");
 }
+
+#[test]
+fn the_demo_exits_0_when_it_ran_as_intended_though_it_shows_items_for_a_person() {
+    let out = chaperone()
+        .args(["demo", "--format", "json"])
+        .output()
+        .expect("runs");
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    // Not an empty demo: its checks do find what only a person can put right.
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    let reports = json.as_array().expect("one report per run");
+    assert!(reports.len() >= 4, "a sweep and a check per platform");
+    assert!(reports.iter().all(|r| r["status"] == "completed"), "{all}");
+    assert!(all.contains("needs-human"), "{all}");
+}
+
+/// A settings file whose secret the simulator's token endpoint refuses (as Zoom does for a
+/// revoked or mistyped client secret).
+fn refused_secret_settings(dir: &std::path::Path, app: &common::TestApp) -> std::path::PathBuf {
+    settings_file(dir, app, "a-secret-zoom-no-longer-accepts")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_check_that_could_not_sign_in_is_a_failed_run_in_every_format_and_in_the_run_list() {
+    let app = common::spawn_app(Scenario::demo()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let settings = refused_secret_settings(dir.path(), &app);
+
+    let cfg = settings.clone();
+    let table = run_cli(move |c| {
+        c.arg("--config").arg(&cfg).args(["check"]);
+    })
+    .await;
+    let out = String::from_utf8_lossy(&table.stdout).to_string();
+    assert_eq!(table.status.code(), Some(2), "{}", text(&table));
+    assert!(
+        out.lines()
+            .nth(3)
+            .is_some_and(|l| l.starts_with("RUN FAILED")),
+        "the headline names the failure:\n{out}"
+    );
+    assert!(
+        out.contains("client id and secret"),
+        "says what to do:\n{out}"
+    );
+    assert!(
+        !out.contains("No youth sessions found"),
+        "a failed sign-in is not an empty account:\n{out}"
+    );
+    // The log says it at error level.
+    let log = String::from_utf8_lossy(&table.stderr).to_string();
+    assert!(log.contains("ERROR"), "{log}");
+
+    let cfg = settings.clone();
+    let json = run_cli(move |c| {
+        c.arg("--config")
+            .arg(&cfg)
+            .args(["check", "--format", "json"]);
+    })
+    .await;
+    assert_eq!(json.status.code(), Some(2), "{}", text(&json));
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    assert_eq!(report["status"], "failed", "{report}");
+
+    let cfg = settings.clone();
+    let csv = run_cli(move |c| {
+        c.arg("--config")
+            .arg(&cfg)
+            .args(["check", "--format", "csv"]);
+    })
+    .await;
+    assert_eq!(csv.status.code(), Some(2), "{}", text(&csv));
+    let sheet = String::from_utf8_lossy(&csv.stdout).to_string();
+    assert!(sheet.contains(",run,failed,"), "{sheet}");
+
+    let cfg = settings.clone();
+    let list = run_cli(move |c| {
+        c.arg("--config").arg(&cfg).args(["report", "--list"]);
+    })
+    .await;
+    let listed = String::from_utf8_lossy(&list.stdout).to_string();
+    assert_eq!(listed.lines().count(), 3, "{listed}");
+    assert!(
+        listed.lines().all(|l| l.contains("FAILED")),
+        "every run is listed as failed:\n{listed}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_topic_with_terminal_escapes_is_shown_neutralised_in_table_and_csv_and_exact_in_json() {
+    let app = common::spawn_app(Scenario::demo()).await;
+    let check = app.run(chaperone::report::RunKind::Check, false).await;
+    let forum = check
+        .sessions
+        .iter()
+        .find(|s| s.topic.contains("Youth Forum"))
+        .expect("the demo's youth forum")
+        .session_id
+        .parse::<u64>()
+        .unwrap();
+    let hostile = "[youth] Youth Forum\u{1b}[2J\u{1b}]0;owned\u{7}\r";
+    app.sim.set_meeting_field(forum, "/topic", hostile.into());
+    let dir = tempfile::tempdir().unwrap();
+    let settings = settings_file(dir.path(), &app, app.sim.client_secret());
+    for format in ["table", "csv"] {
+        let cfg = settings.clone();
+        let out = run_cli(move |c| {
+            c.arg("--config")
+                .arg(&cfg)
+                .args(["check", "--format", format]);
+        })
+        .await;
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            !stdout.contains(['\u{1b}', '\u{7}'].as_slice()),
+            "{format}: a control character reached the terminal: {stdout:?}"
+        );
+        assert!(
+            stdout.contains("Youth Forum\u{241b}[2J"),
+            "{format}: {stdout}"
+        );
+    }
+    let cfg = settings.clone();
+    let json = run_cli(move |c| {
+        c.arg("--config")
+            .arg(&cfg)
+            .args(["check", "--format", "json"]);
+    })
+    .await;
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    assert!(
+        report["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["topic"] == hostile),
+        "JSON keeps the exact topic"
+    );
+}

@@ -6,6 +6,7 @@
 //! same transaction as the session's findings and changes. Items are assembled into one message
 //! per host per run later (see [`super::worker`]).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -14,7 +15,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::text::{action_sentence, change_sentence, html, safe_link, when, when_long};
+use super::text::{action_sentence, change_sentence, html, printable, safe_link, when, when_long};
 use crate::control::{Control, Scope, Status};
 use crate::profile::Profile;
 use crate::report::{ChangeRecord, SessionReport};
@@ -203,9 +204,9 @@ pub fn render_host_digest(
     let own = own_sessions(items, host_email);
     let name = own
         .first()
-        .map(|i| i.host_name.trim())
+        .map(|i| printable(i.host_name.trim()))
         .filter(|n| !n.is_empty())
-        .unwrap_or("there");
+        .unwrap_or(Cow::Borrowed("there"));
     let changes: usize = own.iter().map(|i| i.changes.len()).sum();
     let actions: usize = own.iter().map(|i| i.actions.len()).sum();
     let links = own.iter().filter(|i| i.new_join_url.is_some()).count();
@@ -229,7 +230,7 @@ pub fn render_host_digest(
     t.push_str(&format!("Hello {name},\n\n"));
     h.push_str(&format!(
         "<!DOCTYPE html>\n<html><body style=\"font-family: sans-serif\">\n<p>Hello {},</p>\n",
-        html(name)
+        html(&name)
     ));
     let intro = format!(
         "chaperone checked your online sessions with young people against your organisation's \
@@ -244,7 +245,7 @@ pub fn render_host_digest(
             .start
             .map(|s| when(s, tz))
             .unwrap_or_else(|| "no fixed time".into());
-        t.push_str(&format!("\n== {} ({start}) ==\n", item.topic));
+        t.push_str(&format!("\n== {} ({start}) ==\n", printable(&item.topic)));
         h.push_str(&format!(
             "<h2>{} <small>({})</small></h2>\n",
             html(&item.topic),
@@ -287,7 +288,7 @@ pub fn render_host_digest(
             h.push_str("<p><strong>What you must do:</strong></p>\n<ul>\n");
             for a in &item.actions {
                 let line = action_line(item, a, tz, checked_at);
-                t.push_str(&format!("  - {line}\n"));
+                t.push_str(&format!("  - {}\n", printable(&line)));
                 h.push_str(&format!("<li>{}</li>\n", html(&line)));
             }
             h.push_str("</ul>\n");
@@ -297,7 +298,7 @@ pub fn render_host_digest(
             h.push_str("<p><strong>Not fixed by chaperone (please check):</strong></p>\n<ul>\n");
             for p in &item.problems {
                 let line = format!("{}: {}", p.control.title(), p.detail);
-                t.push_str(&format!("  - {line}\n"));
+                t.push_str(&format!("  - {}\n", printable(&line)));
                 h.push_str(&format!("<li>{}</li>\n", html(&line)));
             }
             h.push_str("</ul>\n");
@@ -396,20 +397,20 @@ pub fn render_escalation(escalated: &[Escalated<'_>], tz: Tz, now: DateTime<Utc>
     let host_name = first.map(|i| i.host_name.as_str()).unwrap_or("");
     let host_email = first.map(|i| i.host_email.as_str()).unwrap_or("");
     let host = if host_name.trim().is_empty() {
-        host_email.to_string()
+        printable(host_email).into_owned()
     } else {
-        format!("{host_name} <{host_email}>")
+        format!("{} <{}>", printable(host_name), printable(host_email))
     };
     let soonest = escalated.iter().filter_map(|e| e.item.start).min();
     let subject = match (escalated.len(), soonest) {
         (1, Some(s)) => format!(
             "Safeguarding: a session hosted by {} starts {} and is still not safe",
-            display_name(host_name, host_email),
+            printable(display_name(host_name, host_email)),
             when(s, tz)
         ),
         (n, _) => format!(
             "Safeguarding: {n} sessions hosted by {} are still not safe",
-            display_name(host_name, host_email)
+            printable(display_name(host_name, host_email))
         ),
     };
     let intro = "A session with young people starts soon and still has something that only a \
@@ -429,7 +430,9 @@ pub fn render_escalation(escalated: &[Escalated<'_>], tz: Tz, now: DateTime<Utc>
             .unwrap_or_else(|| "no fixed time".into());
         t.push_str(&format!(
             "\nSession: {} ({} {})\nStarts: {start}\nStill open:\n",
-            e.item.topic, e.item.platform, e.item.session_id
+            printable(&e.item.topic),
+            e.item.platform,
+            printable(&e.item.session_id)
         ));
         h.push_str(&format!(
             "<h2>{}</h2>\n<p>{} {} &middot; starts {}</p>\n<ul>\n",
@@ -441,7 +444,7 @@ pub fn render_escalation(escalated: &[Escalated<'_>], tz: Tz, now: DateTime<Utc>
         let mut open = Vec::new();
         for o in &e.open {
             let line = format!("{}: {}", o.control.title(), o.detail);
-            t.push_str(&format!("  - {line}\n"));
+            t.push_str(&format!("  - {}\n", printable(&line)));
             h.push_str(&format!("<li>{}</li>\n", html(&line)));
             open.push(json!({"control": o.control, "detail": o.detail}));
         }

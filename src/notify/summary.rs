@@ -223,7 +223,7 @@ pub fn render_admin_summary(s: &AdminSummary, tz: Tz) -> Rendered {
             r.host_email,
             open.join(", ")
         );
-        t.push_str(&format!("  {line}\n"));
+        t.push_str(&format!("  {}\n", crate::report::printable(&line)));
         h.push_str(&format!("<li>{}</li>\n", html(&line)));
     }
     h.push_str("</ul>\n");

@@ -4,12 +4,14 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::control::Control;
+pub use crate::report::printable;
 
 /// Escapes text for HTML element content and quoted attribute values. Every piece of text that
-/// came from a platform or a profile (topics, names, links, reminders) goes through here.
+/// came from a platform or a profile (topics, names, links, reminders) goes through here, and
+/// its control characters are shown as symbols ([`printable`]).
 pub fn html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
+    for c in printable(text).chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
@@ -115,6 +117,11 @@ mod tests {
             html(r#"<script>alert("x")</script> & 'y'"#),
             "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;"
         );
+    }
+
+    #[test]
+    fn html_shows_control_characters_instead_of_passing_them_on() {
+        assert_eq!(html("a\u{1b}[2J<b>"), "a\u{241b}[2J&lt;b&gt;");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `--format csv`: one row per control per session, for spreadsheets and action plans.
 
-use super::RunReport;
+use super::{RunReport, printable};
 
 const HEADER: [&str; 12] = [
     "run_id",
@@ -17,8 +17,9 @@ const HEADER: [&str; 12] = [
     "detail",
 ];
 
-/// RFC 4180 CSV: fields with a comma, quote or line break are quoted, quotes doubled. A leading
-/// `=`, `+`, `-` or `@` is prefixed with `'` so a spreadsheet never runs a topic as a formula.
+/// RFC 4180 CSV: fields with a comma or quote are quoted, quotes doubled. A leading `=`, `+`, `-`
+/// or `@` is prefixed with `'` so a spreadsheet never runs a topic as a formula, and control
+/// characters (line breaks, terminal escapes) are shown as symbols ([`printable`]).
 pub fn render(report: &RunReport) -> String {
     let mut out = String::new();
     push_row(&mut out, HEADER.iter().map(|s| s.to_string()));
@@ -43,6 +44,27 @@ pub fn render(report: &RunReport) -> String {
             );
         }
     }
+    // A run that could not read something says so in the sheet too: one `run failed` row per
+    // failure, never an empty sheet that looks like an empty account.
+    for f in &report.failures {
+        push_row(
+            &mut out,
+            [
+                report.run_id.clone(),
+                report.tenant.clone(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                f.host_email.clone().unwrap_or_default(),
+                String::new(),
+                "run".to_string(),
+                "failed".to_string(),
+                String::new(),
+                format!("{} could not be read: {}", f.what, f.error),
+            ],
+        );
+    }
     out
 }
 
@@ -53,6 +75,7 @@ fn push_row(out: &mut String, fields: impl IntoIterator<Item = String>) {
 }
 
 fn escape(field: &str) -> String {
+    let field = printable(field);
     let field = if field.starts_with(['=', '+', '-', '@']) {
         format!("'{field}")
     } else {
@@ -75,5 +98,6 @@ mod tests {
         assert_eq!(escape("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(escape("=HYPERLINK(1)"), "'=HYPERLINK(1)");
         assert_eq!(escape("plain"), "plain");
+        assert_eq!(escape("a\u{1b}[2Jb"), "a\u{241b}[2Jb");
     }
 }

@@ -1,9 +1,11 @@
 //! The result of a run, as one versioned, serialisable model, and one formatter per output format
 //! (table, JSON, CSV). The store saves this model and `chaperone report --run ID` prints it again.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize};
 
 use crate::control::{Control, Status};
@@ -34,8 +36,9 @@ impl RunKind {
     }
 }
 
-/// Everything one run found and did.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Everything one run found and did. Serialised with its [`RunStatus`] as `status` (derived from
+/// the failures, so it can never disagree with them).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct RunReport {
     pub schema_version: u32,
     pub run_id: String,
@@ -48,6 +51,101 @@ pub struct RunReport {
     pub sessions: Vec<SessionReport>,
     /// Parts of a platform that could not be read (a host's meeting list, ...).
     pub failures: Vec<CollectFailure>,
+}
+
+impl Serialize for RunReport {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // Destructured in full: a new field fails to compile until it is written here too.
+        let RunReport {
+            schema_version,
+            run_id,
+            tenant,
+            kind,
+            dry_run,
+            started_at,
+            finished_at,
+            sessions,
+            failures,
+        } = self;
+        let mut s = serializer.serialize_struct("RunReport", 10)?;
+        s.serialize_field("schema_version", schema_version)?;
+        s.serialize_field("run_id", run_id)?;
+        s.serialize_field("tenant", tenant)?;
+        s.serialize_field("kind", kind)?;
+        s.serialize_field("status", &self.status())?;
+        s.serialize_field("dry_run", dry_run)?;
+        s.serialize_field("started_at", started_at)?;
+        s.serialize_field("finished_at", finished_at)?;
+        s.serialize_field("sessions", sessions)?;
+        s.serialize_field("failures", failures)?;
+        s.end()
+    }
+}
+
+/// Whether a run did its job: a run that could not sign in or read part of a platform failed,
+/// whatever its sessions say (their absence proves nothing). Alerts and exit codes key on this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunStatus {
+    /// Everything in the window was read and judged (findings may still be open).
+    Completed,
+    /// Something could not be read or handled (sign-in, a host's meetings, a host's task).
+    Failed,
+    /// Not finished: still running, or its process died.
+    Unfinished,
+}
+
+impl RunStatus {
+    /// The word shown in reports, lists and metric labels.
+    pub fn name(self) -> &'static str {
+        match self {
+            RunStatus::Completed => "completed",
+            RunStatus::Failed => "failed",
+            RunStatus::Unfinished => "unfinished",
+        }
+    }
+
+    /// The status of a run from what the store keeps of it.
+    pub fn of(finished: bool, failures: usize) -> RunStatus {
+        if failures > 0 {
+            RunStatus::Failed
+        } else if finished {
+            RunStatus::Completed
+        } else {
+            RunStatus::Unfinished
+        }
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Text that came from a platform (topics, host and group names, a server's error message) made
+/// safe for a terminal, a spreadsheet or an email: control characters are shown as visible
+/// symbols instead of being obeyed (a topic carrying `ESC[2J` cleared the screen of whoever ran
+/// `check`). C0 controls become their Unicode control pictures (`ESC` → `␛`, a line break → `␊`),
+/// DEL `␡`, C1 controls and bidirectional overrides `�`. JSON output keeps the exact text.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    fn unsafe_char(c: char) -> bool {
+        c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    }
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.chars()
+            .map(|c| match c {
+                '\0'..='\u{1f}' => char::from_u32(0x2400 + c as u32).unwrap_or('\u{fffd}'),
+                '\u{7f}' => '\u{2421}',
+                c if unsafe_char(c) => '\u{fffd}',
+                c => c,
+            })
+            .collect(),
+    )
 }
 
 /// One session's findings and the changes made to it.
@@ -170,7 +268,13 @@ impl RunReport {
         totals
     }
 
-    /// The exit code for `check`: 0 all compliant, 1 drift or needs-human, 2 errors.
+    /// Whether the run did its job; see [`RunStatus`].
+    pub fn status(&self) -> RunStatus {
+        RunStatus::of(self.finished_at.is_some(), self.failures.len())
+    }
+
+    /// The exit code for `check`: 0 all compliant, 1 drift or needs-human, 2 errors or a failed
+    /// run.
     pub fn exit_code(&self) -> i32 {
         let totals = self.totals();
         let has = |s: Status| totals.get(&s).copied().unwrap_or(0) > 0;
@@ -205,5 +309,18 @@ impl RunReport {
             Format::Json => json::render(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")),
             Format::Csv => csv::render(self),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printable_shows_terminal_escapes_instead_of_obeying_them() {
+        assert_eq!(printable("Drop-in\u{1b}[2J"), "Drop-in\u{241b}[2J");
+        assert_eq!(printable("a\nb\rc\u{7}"), "a\u{240a}b\u{240d}c\u{2407}");
+        assert_eq!(printable("x\u{9b}31m\u{202e}y"), "x\u{fffd}31m\u{fffd}y");
+        assert!(matches!(printable("Café [youth] Über"), Cow::Borrowed(_)));
     }
 }

@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use crate::control::{Control, Status};
 
-use super::{RunReport, SessionReport};
+use super::{RunReport, RunStatus, SessionReport, printable};
 
 /// Renders the report as plain text for a terminal.
 pub fn render(report: &RunReport) -> String {
@@ -29,8 +29,38 @@ pub fn render(report: &RunReport) -> String {
         report.started_at.format("%Y-%m-%d %H:%M:%S UTC")
     );
     out.push('\n');
+    let failed = report.status() == RunStatus::Failed;
+    if failed {
+        // The headline: a run that could not sign in or read is not an empty account.
+        let _ = writeln!(
+            out,
+            "RUN FAILED: {} could not be read, so this run proves nothing about {}.",
+            report
+                .failures
+                .iter()
+                .map(|f| printable(&f.what).into_owned())
+                .collect::<Vec<_>>()
+                .join("; "),
+            if report.sessions.is_empty() {
+                "any session"
+            } else {
+                "the sessions it could not read"
+            }
+        );
+        for f in &report.failures {
+            let _ = writeln!(out, "  - {}", printable(&f.error));
+        }
+        let _ = writeln!(
+            out,
+            "What to do: if it could not sign in, check the tenant's client id and secret (and \
+             account or directory id) in the settings and on the platform; otherwise fix what the \
+             error names, then run again.\n"
+        );
+    }
     if report.sessions.is_empty() {
-        out.push_str("No youth sessions found in the window.\n");
+        if !failed {
+            out.push_str("No youth sessions found in the window.\n");
+        }
     } else {
         session_table(&mut out, &report.sessions);
     }
@@ -48,7 +78,7 @@ pub fn render(report: &RunReport) -> String {
     if !report.failures.is_empty() {
         out.push_str("\nCould not be read:\n");
         for f in &report.failures {
-            let _ = writeln!(out, "  - {}: {}", f.what, f.error);
+            let _ = writeln!(out, "  - {}: {}", printable(&f.what), printable(&f.error));
         }
     }
     let totals = report.totals();
@@ -58,9 +88,10 @@ pub fn render(report: &RunReport) -> String {
         .collect();
     let _ = writeln!(
         out,
-        "\n{} sessions; {}",
+        "\n{} sessions; {}{}",
         report.sessions.len(),
-        parts.join(", ")
+        parts.join(", "),
+        if failed { "; RUN FAILED" } else { "" }
     );
     out
 }
@@ -100,9 +131,9 @@ fn session_table(out: &mut String, sessions: &[SessionReport]) {
         let _ = writeln!(
             out,
             "{} {} {} {} {:>3} {:>5} {:>5} {:>5} {:>5}",
-            truncate(&s.topic, 32),
+            truncate(&printable(&s.topic), 32),
             truncate(&start, 16),
-            truncate(&s.host_email, 30),
+            truncate(&printable(&s.host_email), 30),
             truncate(&s.profile, 16),
             count(s, Status::Compliant),
             count(s, Status::Fixed),
@@ -120,7 +151,10 @@ fn heading(s: &SessionReport) -> String {
         .unwrap_or_else(|| "no fixed time".into());
     format!(
         "  {} ({}, {}, host {})",
-        s.topic, s.session_id, start, s.host_email
+        printable(&s.topic),
+        printable(&s.session_id),
+        start,
+        printable(&s.host_email)
     )
 }
 
@@ -137,7 +171,7 @@ fn section(out: &mut String, report: &RunReport, status: Status, title: &str) {
         }
         let _ = writeln!(out, "{}", heading(s));
         for f in items {
-            let _ = writeln!(out, "    - {}: {}", f.control, f.detail);
+            let _ = writeln!(out, "    - {}: {}", f.control, printable(&f.detail));
         }
     }
 }
@@ -155,8 +189,8 @@ fn fixed(out: &mut String, report: &RunReport) {
                 out,
                 "    - {}: {} → {}{}",
                 c.control,
-                c.before.as_deref().unwrap_or("?"),
-                c.after,
+                printable(c.before.as_deref().unwrap_or("?")),
+                printable(&c.after),
                 if c.verified { "" } else { "  [NOT CONFIRMED]" }
             );
         }
@@ -184,6 +218,6 @@ fn unsupported(out: &mut String, report: &RunReport) {
     }
     out.push_str("\nCannot be checked by software (check by hand):\n");
     for ((control, reason), n) in reasons {
-        let _ = writeln!(out, "  - {control} ({n} sessions): {reason}");
+        let _ = writeln!(out, "  - {control} ({n} sessions): {}", printable(reason));
     }
 }

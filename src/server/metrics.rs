@@ -11,7 +11,7 @@ use std::time::Duration;
 use metrics::{counter, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::report::{RunReport, RunTally};
+use crate::report::{RunReport, RunStatus, RunTally};
 
 pub const SWEEPS: &str = "chaperone_sweeps_total";
 pub const SWEEP_SECONDS: &str = "chaperone_sweep_duration_seconds";
@@ -97,10 +97,16 @@ pub fn webhook(platform: &'static str, event: &str, outcome: &'static str) {
         .increment(1);
 }
 
-/// Counts a finished run and its findings.
+/// Counts a run that ran to its end, and its findings. A run that could not sign in or read part
+/// of a platform is counted as `result="failed"`, not `finished`: an empty result from a revoked
+/// secret must fire the same alert as a run that crashed.
 pub fn run_finished(report: &RunReport, tally: &RunTally, elapsed: Duration) {
     let kind = report.kind.name();
-    counter!(SWEEPS, "tenant" => report.tenant.clone(), "kind" => kind, "result" => "finished")
+    let result = match report.status() {
+        RunStatus::Failed => "failed",
+        RunStatus::Completed | RunStatus::Unfinished => "finished",
+    };
+    counter!(SWEEPS, "tenant" => report.tenant.clone(), "kind" => kind, "result" => result)
         .increment(1);
     histogram!(SWEEP_SECONDS, "tenant" => report.tenant.clone(), "kind" => kind)
         .record(elapsed.as_secs_f64());
@@ -115,6 +121,20 @@ pub fn run_finished(report: &RunReport, tally: &RunTally, elapsed: Duration) {
 /// Counts a run that could not be recorded.
 pub fn run_failed(tenant: &str, kind: &'static str) {
     counter!(SWEEPS, "tenant" => tenant.to_string(), "kind" => kind, "result" => "failed")
+        .increment(1);
+}
+
+/// Counts one request for an access token (Zoom's `/oauth/token`, Entra's token endpoint) in the
+/// request metric, under the category `token`: a refused secret shows up as `unauthorized`.
+pub fn token_request(platform: &'static str, status: u16) {
+    let outcome = match status {
+        200..=299 => "ok",
+        400 | 401 | 403 => "unauthorized",
+        429 => "throttled",
+        500..=599 => "server-error",
+        _ => "failed",
+    };
+    counter!("chaperone_platform_requests_total", "platform" => platform, "category" => "token", "outcome" => outcome)
         .increment(1);
 }
 

@@ -242,6 +242,7 @@ impl TokenCache {
             tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
         };
         let status = response.status();
+        crate::server::metrics::token_request("teams", status.as_u16());
         tracing::debug!(status = status.as_u16(), "graph token request");
         let body = response
             .bytes()

@@ -119,6 +119,7 @@ impl TokenCache {
             tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
         };
         let status = response.status();
+        crate::server::metrics::token_request("zoom", status.as_u16());
         tracing::debug!(
             method = "POST",
             path = "/oauth/token",
