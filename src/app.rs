@@ -42,7 +42,13 @@ pub struct RunArgs {
     pub dry_run: bool,
     /// Judge against this instant instead of the clock (reproducible reports).
     pub now: Option<DateTime<Utc>>,
+    /// A sweep waits for another process's sweep of the same tenant's platform instead of
+    /// failing (`sweep --wait`).
+    pub wait: bool,
 }
+
+/// How often `sweep --wait` asks again for a writer lease held by another process.
+const LEASE_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Loads and validates a tenant's profiles; errors list every problem with file:line:column.
 pub fn load_profiles(dir: &Path, timezone: Tz) -> anyhow::Result<Vec<Profile>> {
@@ -159,6 +165,13 @@ pub async fn run_configured(
         let profiles = load_profiles(&tenant.profiles_dir, tz)?;
         let profiles = Arc::new(profiles);
         for platform in tenant_platforms(tenant)? {
+            // One writer per tenant and platform across processes: a check or a dry run writes
+            // nothing and needs no lease.
+            let lease = if kind == RunKind::Sweep && !args.dry_run {
+                Some(take_lease(&store, &tenant.id, platform.kind(), args.wait).await?)
+            } else {
+                None
+            };
             let now = args.now.unwrap_or_else(Utc::now);
             let report = sweep::run(
                 &tenant.id,
@@ -178,12 +191,43 @@ pub async fn run_configured(
                 },
             )
             .await?;
+            if let Some(lease) = lease {
+                lease.release().await;
+            }
             exit = exit.max(report.exit_code());
             reports.push(report);
         }
     }
     print_reports(&reports, args.format);
     Ok(exit)
+}
+
+/// Takes the writer lease of a tenant's platform for a sweep; with `wait`, waits while another
+/// process holds it, saying who and until when.
+async fn take_lease(
+    store: &Store,
+    tenant: &str,
+    platform: crate::session::PlatformKind,
+    wait: bool,
+) -> anyhow::Result<crate::store::leases::Lease> {
+    if !wait {
+        return Ok(store.take_lease(tenant, platform).await?);
+    }
+    let mut told = None;
+    Ok(store
+        .wait_for_lease(tenant, platform, LEASE_POLL, |held| {
+            if told.as_ref() != Some(&held.holder) {
+                tracing::info!(
+                    tenant,
+                    platform = %platform,
+                    holder = %held.holder,
+                    until = %held.expires_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                    "another chaperone process is sweeping this platform; waiting for it to finish"
+                );
+                told = Some(held.holder.clone());
+            }
+        })
+        .await?)
 }
 
 /// `report --run ID`: prints a past run again from the store.

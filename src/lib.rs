@@ -9,6 +9,7 @@ pub mod bench_webhooks;
 pub mod control;
 pub mod demo;
 pub mod engine;
+pub mod intents;
 pub mod notify;
 pub mod platform;
 pub mod profile;

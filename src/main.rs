@@ -37,6 +37,10 @@ enum Command {
         /// Plan the fixes and report them, but write nothing to any platform.
         #[arg(long)]
         dry_run: bool,
+        /// When another chaperone process is sweeping the same tenant's platform, wait for it
+        /// to finish instead of exiting with code 2.
+        #[arg(long)]
+        wait: bool,
     },
     /// Run the service: nightly sweeps on each tenant's schedule, webhooks that harden new
     /// sessions in seconds, health and metrics endpoints.
@@ -205,8 +209,19 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         (Command::Check(flags), Some(s)) => {
             app::run_configured(&s, RunKind::Check, &run_args(flags, false)).await
         }
-        (Command::Sweep { flags, dry_run }, Some(s)) => {
-            app::run_configured(&s, RunKind::Sweep, &run_args(flags, dry_run)).await
+        (
+            Command::Sweep {
+                flags,
+                dry_run,
+                wait,
+            },
+            Some(s),
+        ) => {
+            let args = RunArgs {
+                wait,
+                ..run_args(flags, dry_run)
+            };
+            app::run_configured(&s, RunKind::Sweep, &args).await
         }
         (Command::Report { run, list, format }, Some(s)) => match run {
             Some(id) if !list => app::print_run(&s, &id, format).await,
@@ -307,5 +322,6 @@ fn run_args(flags: RunFlags, dry_run: bool) -> RunArgs {
         format: flags.format,
         dry_run,
         now: flags.now,
+        wait: false,
     }
 }

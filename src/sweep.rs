@@ -149,6 +149,10 @@ async fn execute(
     // The store keeps microseconds (PostgreSQL's precision); keep the report identical to what
     // `report --run` loads back.
     let started_at = opts.now.trunc_subsecs(6);
+    if !dry_run && given.is_none() {
+        // Writes a stopped process left unrecorded are settled before anything else is read.
+        crate::intents::settle_open(tenant, platform.as_ref(), &profiles, &store, opts.now).await?;
+    }
     let run_id = store
         .start_run(tenant, opts.kind, dry_run, started_at)
         .await?;
@@ -462,6 +466,25 @@ impl Shared {
             return report;
         }
 
+        // The intent is committed before the write and closed with the session's record: a
+        // process that stops in between leaves it for the next writer to settle (crate::intents).
+        let intent = crate::intents::new_intent(
+            (&self.tenant, &self.run_id),
+            &session,
+            profile,
+            &changes,
+            &findings,
+        );
+        if let Err(e) = self.store.open_write_intent(&intent).await {
+            warn!(error = %e, "could not record the write intent; nothing was written");
+            let refused = PlatformError::Refused {
+                platform: session.platform,
+                reason: e.to_string(),
+            };
+            mark_changes(&mut findings, &changes, &refused);
+            report.findings = findings;
+            return report;
+        }
         // The intent is committed before the write and closed with the session's record: a
         // process that stops in between leaves it for the next writer to settle (crate::intents).
         let intent = crate::intents::new_intent(

@@ -27,6 +27,8 @@ pub mod kind {
     pub const CHANGE_NOT_APPLIED: &str = "change.not_applied";
     pub const COLLECT_FAILED: &str = "collect.failed";
     pub const RUN_FINISHED: &str = "run.finished";
+    /// A write intent left open by a process that stopped, settled by reading the session back.
+    pub const INTENT_SETTLED: &str = "intent.settled";
 }
 
 /// An audit event about to be written; the run id and tenant are added by the store.

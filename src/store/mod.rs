@@ -23,6 +23,7 @@ pub mod webhooks;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -117,6 +118,19 @@ pub enum StoreError {
     },
 
     #[error(
+        "{platform} of tenant `{tenant}` is being written by another chaperone process, `{holder}` \
+         (host:pid:id), until {} unless it renews its lease; wait for it to finish, or run \
+         again with `--wait` to start as soon as it has",
+        until.format("%Y-%m-%d %H:%M:%S UTC")
+    )]
+    LeaseHeld {
+        tenant: String,
+        platform: String,
+        holder: String,
+        until: DateTime<Utc>,
+    },
+
+    #[error(
         "stored data cannot be read back ({what}): {detail}. The database was changed outside \
          chaperone or by a newer version; use that version or restore a backup"
     )]
@@ -161,6 +175,11 @@ pub struct Store {
     pool: Backend,
     /// The store's location with any password removed, for error messages and logs.
     target: String,
+    /// Who this connection writes as in leases and write intents: `hostname:pid:random`, new for
+    /// each [`Store::connect`], so two stores in one process are two holders.
+    holder: Arc<str>,
+    /// Leases this store holds, shared by its clones (see `leases`).
+    leases: Arc<leases::Held>,
 }
 
 #[derive(Clone)]
@@ -329,6 +348,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0003_outbox.sql"),
         include_str!("../../migrations/postgres/0003_outbox.sql"),
     ),
+    (
+        4,
+        "intents_and_leases",
+        include_str!("../../migrations/sqlite/0004_intents_and_leases.sql"),
+        include_str!("../../migrations/postgres/0004_intents_and_leases.sql"),
+    ),
 ];
 
 fn migrator(postgres: bool) -> Migrator {
@@ -433,10 +458,7 @@ impl Store {
                 target: target.clone(),
                 source,
             })?;
-        Ok(Store {
-            pool: Backend::Sqlite(pool),
-            target,
-        })
+        Ok(Store::with_pool(Backend::Sqlite(pool), target))
     }
 
     async fn connect_postgres(url: &str) -> Result<Store, StoreError> {
@@ -471,10 +493,22 @@ impl Store {
                 target: target.clone(),
                 source,
             })?;
-        Ok(Store {
-            pool: Backend::Postgres(pool),
+        Ok(Store::with_pool(Backend::Postgres(pool), target))
+    }
+
+    fn with_pool(pool: Backend, target: String) -> Store {
+        Store {
+            pool,
             target,
-        })
+            holder: new_holder().into(),
+            leases: Arc::default(),
+        }
+    }
+
+    /// Who this store writes as in leases and write intents (`hostname:pid:random`): it names
+    /// the process when another one is refused a lease.
+    pub fn holder(&self) -> &str {
+        &self.holder
     }
 
     /// Where this store is (path or URL without password), for messages.
@@ -560,27 +594,65 @@ impl Store {
         session: &SessionReport,
         recorded_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.record_session_tx(run_id, session, recorded_at, None)
+        self.record_session_tx(run_id, session, recorded_at, None, None)
             .await
+            .map(|_| ())
     }
 
     /// [`Store::record_session_at`], plus the session's notify item in the same transaction
-    /// (see [`Store::record_session_with_outbox`]).
+    /// (see [`Store::record_session_with_outbox`]). The run's open write intent for the session
+    /// is closed in the same transaction; with `closing`, that intent (settled by a later run)
+    /// is closed instead, with its audit event, and false is returned, recording nothing, when it
+    /// was already closed.
     async fn record_session_tx(
         &self,
         run_id: &str,
         session: &SessionReport,
         recorded_at: DateTime<Utc>,
         notify: Option<&outbox::PendingItem<'_>>,
-    ) -> Result<(), StoreError> {
+        closing: Option<&intents::Closing<'_>>,
+    ) -> Result<bool, StoreError> {
         let id = Id::parse(run_id).ok_or_else(|| StoreError::RunNotFound {
             run_id: run_id.to_string(),
         })?;
         let at = Ts::new(recorded_at);
-        let session_events = events::session_recorded(session, at);
+        let mut session_events = events::session_recorded(session, at);
+        if let Some(c) = closing {
+            session_events.push(c.event.clone());
+        }
         const ACTION: &str = "recording a session";
         on_backend!(self, |pool, dialect| {
             let (mut tx, tenant) = begin_run_write!(pool, dialect, id, run_id, ACTION);
+            let closed = match closing {
+                Some(c) => sqlx::query(
+                    "UPDATE write_intents SET closed_at = $2, outcome = $3 \
+                     WHERE id = $1 AND closed_at IS NULL",
+                )
+                .bind(c.id)
+                .bind(at)
+                .bind(c.outcome)
+                .execute(&mut *tx)
+                .await
+                .map_err(db(ACTION))?
+                .rows_affected(),
+                None => sqlx::query(
+                    "UPDATE write_intents SET closed_at = $4, outcome = 'recorded' \
+                     WHERE run_id = $1 AND platform = $2 AND session_id = $3 \
+                       AND closed_at IS NULL",
+                )
+                .bind(id)
+                .bind(session.platform.name())
+                .bind(&session.session_id)
+                .bind(at)
+                .execute(&mut *tx)
+                .await
+                .map_err(db(ACTION))?
+                .rows_affected(),
+            };
+            if closing.is_some() && closed != 1 {
+                // Settled by someone else meanwhile: their record stands.
+                return Ok(false);
+            }
             let inserted = sqlx::query(
                 "INSERT INTO run_sessions (run_id, platform, session_id, topic, host_email, \
                  start_at, profile, join_link_changed, recorded_at) \
@@ -654,7 +726,7 @@ impl Store {
             }
             tx.commit().await.map_err(db(ACTION))?;
         });
-        Ok(())
+        Ok(true)
     }
 
     /// Records the parts of a platform that could not be read in a run, with an audit event each.
@@ -1069,6 +1141,22 @@ fn display_path(path: &Path) -> String {
     path.display().to_string()
 }
 
-// The notification outbox; declared after `on_backend!` so it can use the macro.
+/// A new holder name for leases and write intents: `hostname:pid:random`.
+fn new_holder() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown-host".to_string());
+    let random = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    format!("{host}:{}:{random}", std::process::id())
+}
+
+// Declared after `on_backend!` so they can use the macro: the notification outbox, write
+// intents and writer leases.
+pub mod intents;
+pub mod leases;
 mod outbox;
 pub use outbox::{ReadyDigest, RepeatedDrift, StoredItem};

@@ -171,8 +171,9 @@ impl Store {
             item,
             closes_host,
         });
-        self.record_session_tx(run_id, session, Utc::now(), pending.as_ref())
+        self.record_session_tx(run_id, session, Utc::now(), pending.as_ref(), None)
             .await
+            .map(|_| ())
     }
 
     /// Digest items recorded in a run, in the order they were recorded (for `chaperone demo`).

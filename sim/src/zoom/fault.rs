@@ -19,6 +19,15 @@ pub enum FaultKind {
         /// Milliseconds.
         ms: u64,
     },
+    /// Process the request normally (side effects happen), then hold the answer this long: a
+    /// write that reached the platform while its client is still waiting for the answer (a kill
+    /// in that moment leaves a change applied that the client never saw confirmed). Zoom applies
+    /// a `PATCH /meetings/{meetingId}` on its side and answers `204` (research/zoom.md §0 item 3,
+    /// §2); nothing on its side depends on the client reading that answer.
+    DelayAnswer {
+        /// Milliseconds.
+        ms: u64,
+    },
     /// Process the request normally (side effects happen) but answer 200 with truncated,
     /// unparsable JSON: the nasty case where a write may have applied and the client cannot tell.
     MalformedJson,
@@ -86,6 +95,13 @@ impl Fault {
     /// Delay every matching request.
     pub fn delay(delay: Duration) -> Self {
         Self::of(FaultKind::Delay {
+            ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+        })
+    }
+
+    /// Process matching requests, then hold their answers for `delay`.
+    pub fn delay_answer(delay: Duration) -> Self {
+        Self::of(FaultKind::DelayAnswer {
             ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
         })
     }

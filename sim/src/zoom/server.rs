@@ -246,6 +246,7 @@ fn is_write(method: &Method) -> bool {
 struct FaultEffects {
     status: Option<u16>,
     delay: Option<Duration>,
+    delay_answer: Option<Duration>,
     malformed: bool,
     actions: Vec<FaultKind>,
     fired: bool,
@@ -273,6 +274,10 @@ fn take_faults(
             }
             FaultKind::Delay { ms } => {
                 fx.delay = Some(fx.delay.unwrap_or_default() + Duration::from_millis(*ms))
+            }
+            FaultKind::DelayAnswer { ms } => {
+                fx.delay_answer =
+                    Some(fx.delay_answer.unwrap_or_default() + Duration::from_millis(*ms))
             }
             FaultKind::MalformedJson => fx.malformed = true,
             other => fx.actions.push(other.clone()),
@@ -343,6 +348,9 @@ async fn dispatch(
         if let Some(id) = meeting_id {
             *st.meeting_writes_applied.entry(id.to_string()).or_default() += 1;
         }
+    }
+    if let Some(delay) = fx.delay_answer {
+        tokio::time::sleep(delay).await;
     }
     reply.into_response(fx.malformed)
 }

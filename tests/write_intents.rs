@@ -1,0 +1,216 @@
+//! Nothing lost between a write and its record (issue 11, item 5): the real `chaperone sweep`
+//! killed with SIGKILL right after its first write reached Zoom, then run again. Every write the
+//! simulator applied must then have its change record, its audit events and its host's digest
+//! item (with the new join link where a passcode was added) in the store.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use chaperone::control::{Control, Status};
+use chaperone::report::{RunKind, RunReport};
+use chaperone::store::Store;
+use chaperone_sim::{Fault, Scenario};
+use common::{TestApp, spawn_app};
+use serde_json::Value;
+
+/// A settings file for the binary against the simulator, with its store in `dir`.
+fn settings_file(app: &TestApp, dir: &Path) -> (PathBuf, PathBuf) {
+    let db = dir.join("chaperone.db");
+    let settings = dir.join("chaperone.toml");
+    std::fs::write(
+        &settings,
+        format!(
+            "[store]\nurl = \"sqlite://{db}\"\n\n[[tenants]]\nid = \"{tenant}\"\nprofiles_dir = \"{profiles}\"\n\n[tenants.zoom]\naccount_id = \"{account}\"\nclient_id = \"{client}\"\nclient_secret = \"{secret}\"\napi_base_url = \"{api}\"\ntoken_url = \"{token}\"\nrate_limits = {{ light_per_second = 500, medium_per_second = 500 }}\n",
+            db = db.display(),
+            tenant = common::TENANT,
+            profiles = common::repo_profiles().display(),
+            account = app.sim.account_id(),
+            client = app.sim.client_id(),
+            secret = app.sim.client_secret(),
+            api = app.sim.api_base_url(),
+            token = app.sim.token_url(),
+        ),
+    )
+    .expect("settings file written");
+    (settings, db)
+}
+
+/// Waits (generously) until `done` holds.
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what} never happened"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The meetings Zoom applied a write to.
+fn written_meetings(app: &TestApp) -> BTreeSet<String> {
+    app.sim
+        .stats()
+        .meeting_writes_applied
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(id, _)| id)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sweep_killed_right_after_its_first_write_has_every_write_recorded_after_the_next_run() {
+    let app = spawn_app(Scenario::demo()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (settings, db) = settings_file(&app, dir.path());
+    // The meetings whose passcode the sweep is to add (their join link changes).
+    let before = app.run(RunKind::Check, false).await;
+    let passcode_to_add: BTreeSet<String> = before
+        .sessions
+        .iter()
+        .filter(|s| {
+            s.findings
+                .iter()
+                .any(|f| f.control == Control::Passcode && f.status == Status::Drift)
+        })
+        .map(|s| s.session_id.clone())
+        .collect();
+    // Zoom applies each meeting PATCH and holds its answer: the sweep is killed while it waits,
+    // after the change was made and before anything about it could be recorded.
+    app.sim.inject(
+        Fault::delay_answer(Duration::from_secs(300)).on_route("PATCH /v2/meetings/{meetingId}"),
+    );
+    let exe = assert_cmd::cargo::cargo_bin("chaperone");
+    let mut child = tokio::process::Command::new(&exe)
+        .arg("--config")
+        .arg(&settings)
+        .args(["--log-format", "json", "sweep", "--format", "json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("sweep starts");
+    wait_until("a meeting write", || !written_meetings(&app).is_empty()).await;
+    child.start_kill().expect("SIGKILL");
+    let _ = child.wait().await;
+    app.sim.clear_faults();
+    let written_by_killed = written_meetings(&app);
+    assert!(!written_by_killed.is_empty());
+
+    // The next run settles what the killed one left, then sweeps as usual.
+    let out = tokio::task::spawn_blocking({
+        let exe = exe.clone();
+        let settings = settings.clone();
+        move || {
+            assert_cmd::Command::new(&exe)
+                .arg("--config")
+                .arg(&settings)
+                .args(["sweep", "--format", "json"])
+                .timeout(Duration::from_secs(120))
+                .output()
+        }
+    })
+    .await
+    .unwrap()
+    .expect("the next sweep runs");
+    let _next: RunReport = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "a JSON report ({e}); stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+
+    let store = Store::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let mut runs = Vec::new();
+    for summary in store.list_runs(50).await.unwrap() {
+        runs.push(store.load_run(&summary.run_id).await.unwrap());
+    }
+    let trail = store.audit_trail(None).await.unwrap();
+    let mut items = Vec::new();
+    for run in &runs {
+        items.extend(store.digest_items(&run.run_id).await.unwrap());
+    }
+    for id in written_meetings(&app) {
+        let changed: Vec<_> = runs
+            .iter()
+            .flat_map(|r| &r.sessions)
+            .filter(|s| s.session_id == id && s.changes.iter().any(|c| c.verified))
+            .collect();
+        assert!(
+            !changed.is_empty(),
+            "meeting {id} was written and has a change record"
+        );
+        // Each control is recorded as changed once (a control the killed write did not reach
+        // is recorded as not applied, then changed by the next sweep).
+        let mut verified = BTreeSet::new();
+        for c in changed
+            .iter()
+            .flat_map(|s| &s.changes)
+            .filter(|c| c.verified)
+        {
+            assert!(
+                verified.insert(c.control),
+                "meeting {id}: {} recorded as changed twice",
+                c.control
+            );
+        }
+        let subject = format!("zoom:{id}/");
+        assert!(
+            trail
+                .iter()
+                .any(|e| e.kind == "change.applied" && e.subject.starts_with(&subject)),
+            "meeting {id} has a change.applied audit event"
+        );
+        assert!(
+            items
+                .iter()
+                .any(|i| i.session_id == id && !i.changes.is_empty()),
+            "meeting {id} has a digest item for its host"
+        );
+        if passcode_to_add.contains(&id) {
+            assert!(
+                changed
+                    .iter()
+                    .flat_map(|s| &s.changes)
+                    .any(|c| c.verified && c.control == Control::Passcode),
+                "meeting {id}: the passcode the killed sweep added is recorded"
+            );
+        }
+        if let Some(session) = changed.iter().find(|s| {
+            s.changes
+                .iter()
+                .any(|c| c.verified && c.control == Control::Passcode)
+        }) {
+            let meeting = app.sim.meeting(id.parse().unwrap()).expect("meeting");
+            let link = meeting.pointer("/join_url").and_then(Value::as_str);
+            assert!(session.join_link_changed, "meeting {id}: join link changed");
+            let item = items
+                .iter()
+                .find(|i| {
+                    i.session_id == id && i.changes.iter().any(|c| c.control == Control::Passcode)
+                })
+                .unwrap_or_else(|| panic!("meeting {id}: a digest item tells of the passcode"));
+            assert_eq!(
+                item.new_join_url.as_ref().map(|l| l.0.as_str()),
+                link,
+                "meeting {id}: the host is sent the new join link"
+            );
+        }
+    }
+    // The writes the killed sweep left were settled, each with its own audit event.
+    let settled: BTreeSet<String> = trail
+        .iter()
+        .filter(|e| e.kind == "intent.settled")
+        .filter_map(|e| e.subject.strip_prefix("zoom:").map(str::to_string))
+        .collect();
+    assert!(
+        written_by_killed.is_subset(&settled),
+        "every write of the killed sweep was settled: {written_by_killed:?} ⊄ {settled:?}"
+    );
+}
