@@ -1,6 +1,48 @@
-//! Injectable faults for the Graph simulator.
+//! Injectable faults for the Graph simulator, and "a second, unseen app": a per-second limit on
+//! the whole app in this tenant, lower than what the client is configured for.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+
+/// The requests a second Graph leaves to the app in this tenant, when other apps of the tenant
+/// (or Graph's own load) take the rest. teams-webex-meet.md §1.6: throttled requests get `429`
+/// with `Retry-After` in seconds, and Graph keeps counting requests while an app is throttled
+/// (so refused requests count here too). ASSUMPTION: counted over any one-second interval (Graph
+/// does not say how it counts); the error code `TooManyRequests` is the one in Graph's
+/// throttling guidance (`concepts/throttling.md`), and the message names no mailbox.
+#[derive(Debug, Default)]
+pub(crate) struct AppRateLimit {
+    per_second: Option<u32>,
+    log: VecDeque<Instant>,
+}
+
+impl AppRateLimit {
+    /// Sets the limit (`None` = no app-wide limit).
+    pub fn set(&mut self, per_second: Option<u32>) {
+        self.per_second = per_second.map(|n| n.max(1));
+        self.log.clear();
+    }
+
+    /// Counts one request; `Err(retry_after_secs)` when it is over the limit.
+    pub fn admit(&mut self, now: Instant) -> Result<(), u64> {
+        let Some(limit) = self.per_second else {
+            return Ok(());
+        };
+        while self
+            .log
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
+        {
+            self.log.pop_front();
+        }
+        let over = self.log.len() >= limit as usize;
+        // Graph keeps counting while an app is throttled (§1.6).
+        self.log.push_back(now);
+        if over { Err(1) } else { Ok(()) }
+    }
+}
 
 /// What goes wrong.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -107,6 +149,20 @@ impl GraphFault {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_app_limit_counts_refused_requests_too() {
+        let mut l = AppRateLimit::default();
+        let t0 = Instant::now();
+        assert!(l.admit(t0).is_ok(), "no limit set");
+        l.set(Some(2));
+        assert!(l.admit(t0).is_ok());
+        assert!(l.admit(t0).is_ok());
+        assert_eq!(l.admit(t0), Err(1));
+        // Still three counted in this second: the next one a little later is refused too.
+        assert_eq!(l.admit(t0 + Duration::from_millis(500)), Err(1));
+        assert!(l.admit(t0 + Duration::from_millis(1600)).is_ok());
+    }
 
     #[test]
     fn json_form_round_trips() {

@@ -298,6 +298,13 @@ impl TeamsSim {
         self.shared.start_now(id)
     }
 
+    /// A second, unseen app of the tenant leaves this one `per_second` requests a second from
+    /// now on (429 with `Retry-After` beyond it, teams-webex-meet.md §1.6); `None` lifts it.
+    /// `POST /_sim/app_limit` does the same for a separate process.
+    pub fn set_app_rate_limit(&self, per_second: Option<u32>) {
+        self.shared.set_app_rate_limit(per_second);
+    }
+
     /// Change a property as the organizer would in Teams.
     pub fn set_meeting_property(&self, id: &str, property: &str, value: Value) -> bool {
         self.shared.set_property(id, property, value)

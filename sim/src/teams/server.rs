@@ -16,7 +16,7 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
-use super::fault::{GraphFault, GraphFaultKind};
+use super::fault::{AppRateLimit, GraphFault, GraphFaultKind};
 use super::scenario::{TeamsGroup, TeamsScenario, TeamsUser, digest, meeting_id, object_id};
 use super::{GraphSimStats, TeamsSimConfig, TeamsSimInfo, lock};
 
@@ -123,6 +123,8 @@ pub(crate) struct State {
     faults: Mutex<Vec<(GraphFault, Option<u32>)>>,
     in_flight: Mutex<HashMap<String, u64>>,
     windows: Mutex<HashMap<String, VecDeque<Instant>>>,
+    /// Requests a second left to this app in the tenant (fault.rs `AppRateLimit`).
+    app_limit: Mutex<AppRateLimit>,
     client: reqwest::Client,
 }
 
@@ -305,6 +307,7 @@ impl State {
             faults: Mutex::new(Vec::new()),
             in_flight: Mutex::new(HashMap::new()),
             windows: Mutex::new(HashMap::new()),
+            app_limit: Mutex::new(AppRateLimit::default()),
             client: reqwest::Client::new(),
         }
     }
@@ -320,6 +323,12 @@ impl State {
         }
         let times = fault.times;
         lock(&self.faults).push((fault, times));
+    }
+
+    /// Another app of the tenant leaves this one `per_second` requests a second (`None`: no
+    /// app-wide limit).
+    pub(crate) fn set_app_rate_limit(&self, per_second: Option<u32>) {
+        lock(&self.app_limit).set(per_second);
     }
 
     pub(crate) fn clear_faults(&self) {
@@ -801,6 +810,13 @@ async fn dispatch(
         )
         .into_response(false);
     }
+    // The app's limit in this tenant (another app takes the rest; fault.rs `AppRateLimit`).
+    if let Err(wait) = lock(&state.app_limit).admit(Instant::now()) {
+        lock(&state.stats).throttled += 1;
+        return Reply::error(429, "TooManyRequests", "Please retry again later.")
+            .with_header("retry-after", wait.to_string())
+            .into_response(false);
+    }
     // Per-mailbox limits.
     let mailbox = route.mailbox().map(|u| {
         lock(&state.data)
@@ -887,6 +903,24 @@ fn admin(state: &State, method: &Method, rest: &str, body: &[u8]) -> Reply {
             }
             Err(e) => Reply::error(400, "BadRequest", &e.to_string()),
         },
+        // `{"per_second": 4}` (or null): another app leaves this one that many requests a second.
+        ("POST", ["app_limit"]) => {
+            match serde_json::from_slice::<Value>(body)
+                .ok()
+                .and_then(|v| v.get("per_second").cloned())
+            {
+                Some(Value::Null) => {
+                    state.set_app_rate_limit(None);
+                    Reply::empty(204)
+                }
+                Some(v) if v.as_u64().is_some_and(|n| n > 0) => {
+                    let n = v.as_u64().and_then(|n| u32::try_from(n).ok());
+                    state.set_app_rate_limit(n);
+                    Reply::empty(204)
+                }
+                _ => Reply::error(400, "BadRequest", "Expected {\"per_second\": a positive number, or null}"),
+            }
+        }
         ("DELETE", ["faults"]) => {
             state.clear_faults();
             Reply::empty(204)

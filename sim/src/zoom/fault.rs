@@ -31,6 +31,12 @@ pub enum FaultKind {
     /// Process the request normally (side effects happen) but answer 200 with truncated,
     /// unparsable JSON: the nasty case where a write may have applied and the client cannot tell.
     MalformedJson,
+    /// Answer a read (GET) normally, but with only the first half of its JSON body: a
+    /// well-framed `200` whose body was cut short, as a proxy or a dropped connection behind
+    /// one leaves it. Nothing but HTTP: the status and headers are the normal answer's, and
+    /// `Content-Length` is that of what is sent. A read changes nothing, so repeating it is safe.
+    /// Applies to GET requests only.
+    TruncatedBody,
     /// Invalidate every issued access token (next use → 401 code 124).
     RevokeTokens,
     /// Invalidate every pagination token (next use → 400 code 300).
@@ -76,6 +82,10 @@ pub struct Fault {
     /// How many matching requests it affects; `None` = until cleared (actions: once).
     #[serde(default)]
     pub times: Option<u32>,
+    /// Matching requests to let through untouched before the fault starts (e.g. the collect's
+    /// read of a meeting, so the fault hits the read just before a write).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<u32>,
 }
 
 impl Fault {
@@ -84,6 +94,7 @@ impl Fault {
             kind,
             target: FaultTarget::All,
             times: None,
+            after: None,
         }
     }
 
@@ -117,6 +128,11 @@ impl Fault {
         Self::malformed_json().on_meeting(id)
     }
 
+    /// Answer matching reads with their body cut short (see [`FaultKind::TruncatedBody`]).
+    pub fn truncated_body() -> Self {
+        Self::of(FaultKind::TruncatedBody)
+    }
+
     /// Revoke all access tokens.
     pub fn revoke_tokens() -> Self {
         Self::of(FaultKind::RevokeTokens)
@@ -144,6 +160,12 @@ impl Fault {
         self
     }
 
+    /// Let the first `n` matching requests through untouched.
+    pub fn after(mut self, n: u32) -> Self {
+        self.after = Some(n);
+        self
+    }
+
     /// Affect only the next `n` matching requests.
     pub fn times(mut self, n: u32) -> Self {
         self.times = Some(n);
@@ -158,6 +180,9 @@ impl Fault {
     }
 
     pub(crate) fn matches(&self, method: &str, template: &str, meeting_id: Option<u64>) -> bool {
+        if self.kind == FaultKind::TruncatedBody && !method.eq_ignore_ascii_case("GET") {
+            return false;
+        }
         match &self.target {
             FaultTarget::All => true,
             FaultTarget::Meeting(id) => meeting_id == Some(*id),
@@ -174,6 +199,8 @@ impl Fault {
 pub(crate) struct ActiveFault {
     pub fault: Fault,
     pub remaining: Option<u32>,
+    /// Matching requests still to let through before the fault starts.
+    pub skip: u32,
 }
 
 impl ActiveFault {
@@ -183,8 +210,34 @@ impl ActiveFault {
             None if fault.is_action() => Some(1),
             None => None,
         };
-        ActiveFault { fault, remaining }
+        let skip = fault.after.unwrap_or(0);
+        ActiveFault {
+            fault,
+            remaining,
+            skip,
+        }
     }
+
+    /// For a matching request: whether it is one of those let through before the fault starts
+    /// (counting it).
+    pub fn lets_through(&mut self) -> bool {
+        if self.skip > 0 {
+            self.skip -= 1;
+            return true;
+        }
+        false
+    }
+}
+
+/// A body cut to its first half (on a character boundary): see [`FaultKind::TruncatedBody`].
+pub(crate) fn cut_short(body: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(body);
+    let keep = text.len() / 2;
+    let cut = (0..=keep)
+        .rev()
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(0);
+    text.as_bytes().get(..cut).unwrap_or_default().to_vec()
 }
 
 #[cfg(test)]
@@ -202,6 +255,20 @@ mod tests {
         assert_eq!(serde_json::from_str::<Fault>(&s).unwrap(), f);
         let minimal: Fault = serde_json::from_str(r#"{"kind":"malformed_json"}"#).unwrap();
         assert_eq!(minimal, Fault::malformed_json());
+    }
+
+    #[test]
+    fn a_truncated_body_is_a_valid_prefix_and_only_for_reads() {
+        let body = br#"{"meetings":[{"id":1},{"id":2}],"next_page_token":""}"#;
+        let cut = cut_short(body);
+        assert!(body.starts_with(&cut) && cut.len() == body.len() / 2);
+        assert!(serde_json::from_slice::<serde_json::Value>(&cut).is_err());
+        let f = Fault::truncated_body().after(1);
+        assert!(f.matches("GET", "/v2/users/{userId}/meetings", None));
+        assert!(!f.matches("PATCH", "/v2/meetings/{meetingId}", Some(1)));
+        let mut active = ActiveFault::new(f);
+        assert!(active.lets_through());
+        assert!(!active.lets_through());
     }
 
     #[test]

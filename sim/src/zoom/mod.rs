@@ -19,6 +19,7 @@
 //! | `DELETE /_sim/faults` | clear faults → 204 |
 //! | `POST /_sim/revoke` | revoke every access token → 204 |
 //! | `POST /_sim/reset_daily` | reset the per-host daily update counters → 204 |
+//! | `POST /_sim/other_app` | `{"allowed_fraction": 0.1}`: another app takes the rest of every per-second limit → 204 |
 //! | `GET /_sim/meetings/{id}` | the stored meeting |
 //! | `PATCH /_sim/meetings/{id}` | `{"pointer": "/settings/waiting_room", "value": false}`: a host's own change → 204 |
 //! | `GET /_sim/users/{userId}/settings` | the stored main settings tree |
@@ -358,6 +359,13 @@ impl ZoomSim {
     /// Inject a fault (see [`Fault`]).
     pub fn inject(&self, fault: Fault) {
         self.shared.inject(fault);
+    }
+
+    /// A second, unseen app on the account uses all but `fraction` of every per-second limit from
+    /// now on (zoom.md §5: limits are the account's, shared by all its apps); `POST
+    /// /_sim/other_app` does the same for a separate process.
+    pub fn set_allowed_fraction(&self, fraction: f64) {
+        lock(&self.shared.limiter).set_allowed_fraction(fraction);
     }
 
     /// Remove all pending faults.

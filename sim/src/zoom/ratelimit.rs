@@ -1,5 +1,13 @@
 //! Per-account, per-category requests-per-second limits (research/zoom.md §5: Pro Light 30/s,
 //! Medium 20/s; limits are shared by every app on the account and each label has its own budget).
+//!
+//! "A second, unseen app": because the limits are the account's and every app on the account
+//! draws from them (zoom.md §5, "Limits apply to the account and are shared by all apps on it"),
+//! a client may be allowed only part of its plan's rate. [`RateLimiter::set_allowed_fraction`]
+//! leaves the client that fraction of each category's limit (at least one request a second):
+//! the rest is taken by another app the client cannot see. The 429s still carry the plan's
+//! limit in `X-RateLimit-Limit` (the account's figure, which is all Zoom can say), so a client
+//! that trusts its configuration or that header keeps going over; only slowing down on 429 helps.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -38,6 +46,8 @@ pub(crate) struct RateLimiter {
     window: RateWindow,
     started: Instant,
     categories: HashMap<&'static str, Category>,
+    /// The part of each limit left to the client (1.0 = all of it; see the module doc).
+    allowed_fraction: f64,
 }
 
 impl RateLimiter {
@@ -46,12 +56,31 @@ impl RateLimiter {
             window,
             started: Instant::now(),
             categories: HashMap::new(),
+            allowed_fraction: 1.0,
         }
+    }
+
+    /// Another app on the account uses all but `fraction` (0 < fraction <= 1) of every
+    /// category's limit from now on; at least one request a second is always left.
+    pub fn set_allowed_fraction(&mut self, fraction: f64) {
+        self.allowed_fraction = if fraction.is_finite() {
+            fraction.clamp(0.0, 1.0)
+        } else {
+            1.0
+        };
+    }
+
+    /// The per-second limit left to the client of a category whose plan limit is `limit`.
+    pub fn allowed(&self, limit: u32) -> u32 {
+        // Truncation is intended: the other app's share is whole requests.
+        let left = (f64::from(limit) * self.allowed_fraction).floor() as u32;
+        left.clamp(1, limit.max(1))
     }
 
     /// Try to admit one request of `category` under `limit` per second (None = unlimited).
     /// Only admitted requests count towards the budget and the peak.
     pub fn admit(&mut self, category: &'static str, limit: Option<u32>, now: Instant) -> Admit {
+        let limit = limit.map(|l| self.allowed(l));
         let second = now.saturating_duration_since(self.started).as_secs();
         let c = self.categories.entry(category).or_default();
         while let Some(front) = c.log.front() {
@@ -112,6 +141,19 @@ mod tests {
             Admit::Yes(_)
         ));
         assert_eq!(rl.peaks()["Light"], 3);
+    }
+
+    #[test]
+    fn another_app_leaves_the_client_a_tenth_of_the_limit() {
+        let mut rl = RateLimiter::new(RateWindow::Sliding);
+        rl.set_allowed_fraction(0.1);
+        let t0 = Instant::now();
+        let admitted = (0..30)
+            .filter(|_| matches!(rl.admit("Light", Some(30), t0), Admit::Yes(_)))
+            .count();
+        assert_eq!(admitted, 3);
+        // Never less than one a second.
+        assert_eq!(rl.allowed(2), 1);
     }
 
     #[test]

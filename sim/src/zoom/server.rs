@@ -248,6 +248,8 @@ struct FaultEffects {
     delay: Option<Duration>,
     delay_answer: Option<Duration>,
     malformed: bool,
+    /// Cut a read's 2xx body short (fault.rs `TruncatedBody`).
+    truncated: bool,
     actions: Vec<FaultKind>,
     fired: bool,
 }
@@ -261,7 +263,10 @@ fn take_faults(
     let mut fx = FaultEffects::default();
     let mut faults = lock(&shared.faults);
     for f in faults.iter_mut() {
-        if f.remaining == Some(0) || !f.fault.matches(method, template, meeting_id) {
+        if f.remaining == Some(0)
+            || !f.fault.matches(method, template, meeting_id)
+            || f.lets_through()
+        {
             continue;
         }
         if let Some(n) = f.remaining.as_mut() {
@@ -280,6 +285,7 @@ fn take_faults(
                     Some(fx.delay_answer.unwrap_or_default() + Duration::from_millis(*ms))
             }
             FaultKind::MalformedJson => fx.malformed = true,
+            FaultKind::TruncatedBody => fx.truncated = true,
             other => fx.actions.push(other.clone()),
         }
     }
@@ -352,7 +358,20 @@ async fn dispatch(
     if let Some(delay) = fx.delay_answer {
         tokio::time::sleep(delay).await;
     }
+    if fx.truncated && (200..300).contains(&reply.status) {
+        return cut_short_response(reply.into_response(fx.malformed)).await;
+    }
     reply.into_response(fx.malformed)
+}
+
+/// The same answer with its body cut short (fault.rs `TruncatedBody`).
+async fn cut_short_response(resp: Response) -> Response {
+    let (mut parts, body) = resp.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(super::fault::cut_short(&bytes)))
 }
 
 fn oauth_error(status: u16, error: &str, reason: &str) -> Reply {
@@ -658,6 +677,20 @@ fn admin(shared: &Shared, method: &Method, rest: &str, body: &[u8]) -> Reply {
             }
             Err(e) => bad(format!("Invalid fault: {e}")),
         },
+        // A second, unseen app on the account takes all but this fraction of every limit
+        // (ratelimit.rs): `{"allowed_fraction": 0.1}`.
+        (Method::POST, ["other_app"]) => {
+            match serde_json::from_slice::<Value>(body)
+                .ok()
+                .and_then(|v| v.get("allowed_fraction").and_then(Value::as_f64))
+            {
+                Some(f) if f > 0.0 && f <= 1.0 => {
+                    lock(&shared.limiter).set_allowed_fraction(f);
+                    Reply::no_content()
+                }
+                _ => bad("Expected {\"allowed_fraction\": a number above 0 and at most 1}".into()),
+            }
+        }
         (Method::DELETE, ["faults"]) => {
             lock(&shared.faults).clear();
             Reply::no_content()
