@@ -32,6 +32,9 @@ pub struct BenchArgs {
     /// for profiling chaperone's own CPU and memory quickly; no floor is reported).
     pub plan: String,
     pub kind: RunKind,
+    /// Another app on the account leaves chaperone only this fraction of the plan's limits
+    /// (`POST /_sim/other_app`), while chaperone stays configured with the plan's rates.
+    pub allowed_fraction: Option<f64>,
 }
 
 /// chaperone's own pace under `--plan unlimited`: high enough never to hold a request back.
@@ -80,6 +83,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<i32> {
         .spawn()
         .context("could not start the simulator process")?;
     wait_for_file(&settings_path, Duration::from_secs(120)).await?;
+    if let Some(f) = args.allowed_fraction
+        && !(f > 0.0 && f <= 1.0)
+    {
+        bail!(
+            "--allowed-fraction must be above 0 and at most 1 (0.1 leaves a tenth of the limits)"
+        );
+    }
     let mut settings = Settings::load(Some(&settings_path), Some(Default::default()))?;
     let tenant = settings
         .tenants
@@ -93,6 +103,20 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<i32> {
     zoom.rate_limits.medium_per_second = medium;
     zoom.daily_updates_per_host = 100;
     let sim_root = zoom.api_base_url.trim_end_matches("/v2").to_string();
+    if let Some(fraction) = args.allowed_fraction {
+        let answer = reqwest::Client::new()
+            .post(format!("{sim_root}/_sim/other_app"))
+            .json(&serde_json::json!({ "allowed_fraction": fraction }))
+            .send()
+            .await
+            .context("could not tell the simulator about the other app")?;
+        if !answer.status().is_success() {
+            bail!(
+                "the simulator refused the allowed fraction {fraction}: {}",
+                answer.status()
+            );
+        }
+    }
     let store = Store::connect(&format!("sqlite://{}", work.join("bench.db").display())).await?;
     let mut profiles = app::load_profiles(&tenant.profiles_dir, chrono_tz::Europe::London)?;
     // The shipped profiles cap a run at 200 changed sessions (a safety belt); the benchmark
@@ -136,6 +160,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<i32> {
         .context("could not decode the simulator's counters")?;
     let _ = child.kill().await;
     print_figures(&args, light, medium, &outcome, &stats, wall, cpu);
+    if let Some(fraction) = args.allowed_fraction {
+        print_throttled(&args, fraction, light, medium, &outcome, &stats, wall);
+    }
     let _ = std::fs::remove_dir_all(&work);
     Ok(0)
 }
@@ -149,6 +176,7 @@ pub async fn run_sizes(
     plan: &str,
     check: bool,
     webhooks: Option<usize>,
+    allowed_fraction: Option<f64>,
 ) -> anyhow::Result<i32> {
     let exe = std::env::current_exe().context("could not find the chaperone executable")?;
     let per_host = meetings_per_host.max(1);
@@ -167,6 +195,10 @@ pub async fn run_sizes(
             ];
             if check {
                 args.push("--check".into());
+            }
+            if let Some(f) = allowed_fraction {
+                args.push("--allowed-fraction".into());
+                args.push(f.to_string());
             }
             (
                 format!("{} sessions ({hosts} hosts × {per_host})", hosts * per_host),
@@ -204,7 +236,7 @@ async fn wait_for_file(path: &Path, limit: Duration) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    bail!("the simulator did not start within {limit:?}")
+    bail!("the simulator did not start within {} s", limit.as_secs())
 }
 
 /// This process's user + system CPU seconds (Linux `/proc`).
@@ -305,4 +337,73 @@ fn print_figures(
         None => println!("  chaperone peak memory       unavailable on this system"),
     }
     let _ = &stats.requests;
+}
+
+/// The figures of a run against a simulator that leaves chaperone only `fraction` of the plan's
+/// limits: whether every session was fixed, the 429s, the rate each budget slowed to, and the
+/// wall time against the floor of the allowed rate.
+fn print_throttled(
+    args: &BenchArgs,
+    fraction: f64,
+    light: u32,
+    medium: u32,
+    outcome: &RunOutcome,
+    stats: &SimStats,
+    wall: f64,
+) {
+    use crate::control::Status;
+    // The simulator's rule (sim/src/zoom/ratelimit.rs): whole requests, at least one a second.
+    let allowed = |limit: u32| ((f64::from(limit) * fraction).floor()).clamp(1.0, f64::from(limit));
+    let (allowed_light, allowed_medium) = (allowed(light), allowed(medium));
+    let light_calls = stats.by_category.get("Light").copied().unwrap_or(0) as f64;
+    let medium_calls = stats.by_category.get("Medium").copied().unwrap_or(0) as f64;
+    // Admitted calls only: a refused call costs the platform nothing and chaperone a retry.
+    let refused_light = stats.rate_limited.get("Light").copied().unwrap_or(0) as f64;
+    let refused_medium = stats.rate_limited.get("Medium").copied().unwrap_or(0) as f64;
+    let floor = ((light_calls - refused_light) / allowed_light)
+        .max((medium_calls - refused_medium) / allowed_medium);
+    let tally = &outcome.tally;
+    let status = |s: Status| tally.by_status.get(&s).copied().unwrap_or(0);
+    let expected = args.hosts * args.meetings_per_host;
+    let all_fixed = outcome.report.failures.is_empty()
+        && tally.sessions == expected
+        && status(Status::Error) == 0
+        && status(Status::Drift) == 0
+        && (args.kind != RunKind::Sweep || tally.changed_sessions == expected);
+    let over_limit: u64 = stats.rate_limited.values().sum();
+    println!(
+        "  other app on the account    leaves {:.0}% of the limits: Light {allowed_light:.0}/s, Medium {allowed_medium:.0}/s (chaperone configured {light}/{medium})",
+        fraction * 100.0
+    );
+    println!(
+        "  every session fixed         {} ({} of {expected} sessions listed, {} changed, {} errors, {} drift left, {} collect failures)",
+        if all_fixed { "yes" } else { "no" },
+        tally.sessions,
+        tally.changed_sessions,
+        status(Status::Error),
+        status(Status::Drift),
+        outcome.report.failures.len()
+    );
+    println!(
+        "  answered 429                {over_limit} of {} calls",
+        light_calls + medium_calls
+    );
+    for r in crate::platform::pacing::reports()
+        .iter()
+        .filter(|r| r.platform == "zoom")
+    {
+        println!(
+            "  rate reached ({:6})       {:.1}/s at the end (lowest {:.1}/s; configured {:.0}/s), {} answered 429",
+            r.budget, r.rate, r.lowest, r.configured, r.throttled
+        );
+    }
+    println!(
+        "  achieved (admitted) rate    Light {:.2}/s of {allowed_light:.0}, Medium {:.2}/s of {allowed_medium:.0}",
+        (light_calls - refused_light) / wall,
+        (medium_calls - refused_medium) / wall
+    );
+    println!(
+        "  wall time, allowed floor    {wall:.1} s against {floor:.1} s at the allowed rates: {:+.1}%",
+        (wall / floor.max(0.001) - 1.0) * 100.0
+    );
 }

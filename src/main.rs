@@ -86,6 +86,11 @@ enum Command {
         /// Instead: time-to-harden over this many signed webhook events through `serve`.
         #[arg(long)]
         webhooks: Option<usize>,
+        /// Another app on the account leaves chaperone only this fraction of the plan's limits
+        /// (e.g. 0.1), while chaperone is still configured with the plan's rates: the figures
+        /// say whether every session was fixed, the 429s and the rate chaperone slowed to.
+        #[arg(long)]
+        allowed_fraction: Option<f64>,
     },
     /// Notifications: assemble and deliver the outbox (digests, escalations, summaries).
     Notify {
@@ -276,11 +281,20 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 plan,
                 check,
                 webhooks,
+                allowed_fraction,
                 ..
             },
             _,
         ) if !sessions.is_empty() => {
-            chaperone::bench::run_sizes(&sessions, meetings_per_host, &plan, check, webhooks).await
+            chaperone::bench::run_sizes(
+                &sessions,
+                meetings_per_host,
+                &plan,
+                check,
+                webhooks,
+                allowed_fraction,
+            )
+            .await
         }
         (
             Command::Bench {
@@ -296,6 +310,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 plan,
                 check,
                 webhooks: None,
+                allowed_fraction,
                 ..
             },
             _,
@@ -304,6 +319,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 hosts,
                 meetings_per_host,
                 plan,
+                allowed_fraction,
                 kind: if check {
                     RunKind::Check
                 } else {
