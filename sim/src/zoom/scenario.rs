@@ -769,7 +769,13 @@ fn demo_at(now: DateTime<Utc>) -> Scenario {
     .tracking_field("Session type", "Youth")
     .setting("/join_before_host", json!(true))
     .setting("/auto_recording", json!("local"))
-    // Its third evening was edited on its own: no waiting room, and recorded on the laptop.
+    // The host turned the waiting room on for the series, but its third evening was edited on
+    // its own: no waiting room there, and recorded on the laptop.
+    .setting("/waiting_room", json!(true))
+    .setting(
+        "/waiting_room_options",
+        json!({"mode": "custom", "who_goes_to_waiting_room": "everyone"}),
+    )
     .occurrence_setting(2, "/waiting_room", json!(false))
     .occurrence_setting(2, "/auto_recording", json!("local"));
     sc = sc.meeting(series);
