@@ -697,3 +697,52 @@ async fn a_host_whose_task_panics_is_reported_as_a_failure_by_name_and_the_other
     );
     assert_trustworthy(&app, &report).await;
 }
+
+#[tokio::test]
+async fn the_daily_cap_message_quotes_the_limit_zoom_answered_with_not_the_setting() {
+    // Zoom's per-host limit of meeting updates (zoom.md §5), here 2 while chaperone is set to
+    // its default of 100: the message must show Zoom's 2, in Zoom's words.
+    let app = common::spawn_app_with(
+        common::fast_config().with_daily_limit(Some(2)),
+        Scenario::demo(),
+    )
+    .await;
+    let swept = app.run(RunKind::Sweep, false).await;
+    let capped: Vec<&str> = swept
+        .sessions
+        .iter()
+        .flat_map(|s| &s.findings)
+        .map(|f| f.detail.as_str())
+        .filter(|d| d.contains("daily update budget"))
+        .collect();
+    assert!(
+        !capped.is_empty(),
+        "the demo has hosts with more than 2 writes"
+    );
+    let answered: Vec<&&str> = capped
+        .iter()
+        .filter(|d| d.contains("Zoom answered"))
+        .collect();
+    assert!(!answered.is_empty(), "{capped:#?}");
+    for d in answered {
+        assert!(d.contains("daily rate limit (2)"), "{d}");
+        assert!(!d.contains("100"), "{d}");
+    }
+}
+
+#[test]
+fn a_rate_limit_message_says_seconds_not_rust_debug_text() {
+    use chaperone::platform::PlatformError;
+    let e = PlatformError::RateLimited {
+        platform: chaperone::session::PlatformKind::Zoom,
+        category: "light".into(),
+        retry_after: Some(Duration::from_millis(1790)),
+    };
+    assert!(e.to_string().ends_with("retry after 1.8 s"), "{e}");
+    let e = PlatformError::RateLimited {
+        platform: chaperone::session::PlatformKind::Zoom,
+        category: "light".into(),
+        retry_after: None,
+    };
+    assert!(!e.to_string().contains("None"), "{e}");
+}

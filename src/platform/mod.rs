@@ -224,16 +224,21 @@ pub enum PlatformError {
         code: Option<i64>,
         message: String,
     },
-    #[error("{platform} rate limit reached ({category}); retry after {retry_after:?}")]
+    #[error("{platform} rate limit reached ({category}); {}", retry_text(*retry_after))]
     RateLimited {
         platform: PlatformKind,
         category: String,
         retry_after: Option<Duration>,
     },
-    #[error(
-        "daily update budget for host {host} is used up ({limit} updates a day); the change waits for the next run"
-    )]
-    DailyBudgetExhausted { host: String, limit: u32 },
+    #[error("{}", daily_text(host, *limit, platform_said.as_deref()))]
+    DailyBudgetExhausted {
+        host: String,
+        /// The limit in force: the one Zoom's answer named, else `daily_updates_per_host`.
+        limit: u32,
+        /// Zoom's own words when Zoom refused (zoom.md §5: "You have exceeded the daily rate
+        /// limit (100) …"), quoted in the message; `None` when chaperone's count refused first.
+        platform_said: Option<String>,
+    },
     #[error("{platform} sent an answer to {path} that chaperone could not read: {message}")]
     Decode {
         platform: PlatformKind,
@@ -284,6 +289,38 @@ pub enum PlatformError {
         path: String,
         message: String,
     },
+}
+
+/// The daily-cap message: Zoom's answer quoted when Zoom refused (so the limit shown is the one
+/// Zoom applied, not a setting), or chaperone's own count and the setting it enforces.
+fn daily_text(host: &str, limit: u32, platform_said: Option<&str>) -> String {
+    match platform_said.map(str::trim) {
+        Some(said) if !said.is_empty() => {
+            let said: String = said.chars().take(300).collect();
+            format!(
+                "daily update budget for host {host} is used up: Zoom answered \"{said}\"; the \
+                 change waits for the next run (Zoom resets it at 00:00 UTC)"
+            )
+        }
+        Some(_) => format!(
+            "daily update budget for host {host} is used up: Zoom answered 429 for its daily \
+             limit without naming it (chaperone's daily_updates_per_host is {limit}); the change \
+             waits for the next run (Zoom resets it at 00:00 UTC)"
+        ),
+        None => format!(
+            "daily update budget for host {host} is used up: chaperone has made {limit} meeting \
+             updates for this host today, the daily_updates_per_host setting; the change waits for \
+             the next run"
+        ),
+    }
+}
+
+/// "retry after 1.8 s", or that the platform said nothing: never Rust's `Some(1.79s)`.
+fn retry_text(after: Option<Duration>) -> String {
+    match after {
+        Some(d) => format!("retry after {:.1} s", d.as_secs_f64()),
+        None => "the platform did not say when to retry".into(),
+    }
 }
 
 impl PlatformError {

@@ -460,7 +460,7 @@ async fn schedule_tenant(
         };
         tracing::info!(
             timezone = %schedule.timezone(),
-            last_sweep = ?last,
+            last_sweep = %last.map_or_else(|| "none".to_string(), |t| t.to_rfc3339()),
             "schedule started"
         );
         scheduler::run(&schedule, &SystemClock, last, shutdown, |fire| {
@@ -513,7 +513,7 @@ async fn scheduled_sweep(state: &AppState, tenant: &Tenant, fire: chrono::DateTi
         match result {
             Ok(sweep::RunOutcome { report, tally }) => {
                 metrics::run_finished(&report, &tally, started.elapsed());
-                tracing::info!(parent: &span, run_id = %report.run_id, totals = ?tally.by_status, "scheduled sweep finished");
+                tracing::info!(parent: &span, run_id = %report.run_id, totals = %tally.describe(), "scheduled sweep finished");
                 // One summary per run: each platform's run has its own findings and run id.
                 let summary = crate::notify::admin_summary(
                     &state.store,

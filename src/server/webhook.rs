@@ -175,7 +175,7 @@ async fn receive(
     match stored {
         Ok(Received::New { id }) => {
             metrics::webhook(PLATFORM, &envelope.event, "accepted");
-            tracing::info!(event = %envelope.event, object = ?object, event_id = id, "webhook event stored");
+            tracing::info!(event = %envelope.event, object = object.as_deref().unwrap_or(""), event_id = id, "webhook event stored");
             state.wake.notify_one();
             answer(StatusCode::OK, json!({ "status": "accepted", "id": id }))
         }

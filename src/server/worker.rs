@@ -169,7 +169,7 @@ async fn process(state: &Arc<AppState>, worker: &str, event: WebhookEvent) {
             }
             Outcome::Retry { outcome, after } if event.attempts < MAX_ATTEMPTS => {
                 metrics::webhook(label, &event.event, "retried");
-                tracing::warn!(outcome = %outcome, retry_in = ?after, "webhook event will be tried again");
+                tracing::warn!(outcome = %outcome, retry_in_secs = after.as_secs_f64(), "webhook event will be tried again");
                 let at = now + chrono::Duration::from_std(after).unwrap_or_default();
                 state
                     .store

@@ -458,6 +458,7 @@ impl Http {
                         Some(host) => PlatformError::DailyBudgetExhausted {
                             host: host.to_string(),
                             limit: limit.unwrap_or(0),
+                            platform_said: Some(message),
                         },
                         None => PlatformError::RateLimited {
                             platform: PlatformKind::Zoom,

@@ -472,6 +472,7 @@ impl Inner {
             .map_err(|_| PlatformError::DailyBudgetExhausted {
                 host: shown.to_string(),
                 limit: self.daily_limit,
+                platform_said: None,
             })?;
         let entry = daily.entry(host_id.to_string()).or_insert((today, 0));
         if entry.0 != today {
@@ -481,6 +482,7 @@ impl Inner {
             return Err(PlatformError::DailyBudgetExhausted {
                 host: shown.to_string(),
                 limit: self.daily_limit,
+                platform_said: None,
             });
         }
         entry.1 += 1;
@@ -1220,11 +1222,16 @@ async fn write_occurrences(
 /// (no more writes for the host today) and given the limit in force.
 fn budget_or(inner: &Inner, host_id: &str, e: PlatformError) -> PlatformError {
     match e {
-        PlatformError::DailyBudgetExhausted { host, limit } => {
+        PlatformError::DailyBudgetExhausted {
+            host,
+            limit,
+            platform_said,
+        } => {
             inner.exhaust_budget(host_id);
             PlatformError::DailyBudgetExhausted {
                 host,
                 limit: if limit == 0 { inner.daily_limit } else { limit },
+                platform_said,
             }
         }
         other => other,
