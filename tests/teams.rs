@@ -168,6 +168,8 @@ async fn a_sweep_finds_fixes_and_verifies_drift_and_a_check_then_finds_none_left
     assert_eq!(stored["allowedPresenters"], "organizer");
     assert_eq!(stored["allowMeetingChat"], "enabled");
     assert_eq!(stored["recordAutomatically"], false);
+    assert_eq!(stored["allowRecording"], false);
+    assert_eq!(stored["allowTranscription"], false);
     // Controls Teams lacks per meeting are unsupported, with a reason.
     for control in [
         Control::JoinBeforeHost,
