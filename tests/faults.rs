@@ -325,7 +325,17 @@ async fn a_meeting_deleted_between_list_and_fix_is_an_error_not_drift_or_complia
         "{:?}",
         s.findings
     );
-    assert!(s.findings.iter().all(|f| f.status != Status::Fixed));
+    // What the meeting itself held cannot have been fixed: it is gone. Host-level settings
+    // (screen share, file transfer, ...) live on the host, not the meeting: whichever of the
+    // host's sessions the run wrote them for first, they were fixed and read back on the host,
+    // so `fixed` there is true. (The test used to forbid any `fixed` and failed whenever the
+    // deleted meeting was not the host's first session to be written.)
+    use chaperone::control::Scope;
+    for f in &s.findings {
+        if f.control.default_scope() == Scope::Session {
+            assert_ne!(f.status, Status::Fixed, "{f:#?}");
+        }
+    }
 }
 
 #[tokio::test]
