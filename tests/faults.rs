@@ -260,7 +260,22 @@ async fn a_write_that_times_out_is_not_sent_again_and_the_read_back_decides() {
     assert_trustworthy(&app, &swept).await;
     assert_no_meeting_written_twice(&app);
     assert_nothing_loosened(&before, &meetings(&app, &swept));
-    tokio::time::sleep(Duration::from_millis(1600)).await;
+    // The held writes land after the client gave up: wait until every write that reached the
+    // simulator has been applied (here every write succeeds), not for a fixed time.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let stats = app.sim.stats();
+        if stats.writes_applied == stats.writes {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} of {} writes applied",
+            stats.writes_applied,
+            stats.writes
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     recovers(&app).await;
     assert_no_meeting_written_twice(&app);
 }

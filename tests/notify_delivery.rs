@@ -340,7 +340,12 @@ async fn an_item_resolved_meanwhile_is_not_escalated() {
         )
         .await
         .unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    // The newer run is recorded at a later instant than the late one (the store keeps
+    // microseconds): wait for the clock to move on, not for a fixed time.
+    let recorded = Utc::now();
+    while Utc::now() <= recorded + Duration::microseconds(1) {
+        tokio::task::yield_now().await;
+    }
     f.run(
         t0 + Duration::hours(1),
         &[one_to_one("s3", t0 + Duration::hours(5), Status::Compliant)],
