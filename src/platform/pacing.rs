@@ -315,9 +315,9 @@ impl Budget {
 /// `6 h`, `90 s`: a duration for people.
 pub(crate) fn shown_duration(d: Duration) -> String {
     let secs = d.as_secs();
-    if secs >= 3600 && secs % 3600 == 0 {
+    if secs >= 3600 && secs.is_multiple_of(3600) {
         format!("{} h", secs / 3600)
-    } else if secs >= 60 && secs % 60 == 0 {
+    } else if secs >= 60 && secs.is_multiple_of(60) {
         format!("{} min", secs / 60)
     } else {
         format!("{:.1} s", d.as_secs_f64())
