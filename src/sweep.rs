@@ -297,7 +297,7 @@ async fn take_host(
             tracing::error!(host = %host, error = %e, "a host's task failed");
             let failure = CollectFailure {
                 what: format!("sessions of host {host}"),
-                host_email: Some(host).filter(|h| !h.is_empty()),
+                host_email: Some(host.clone()).filter(|h| !h.is_empty()),
                 error: format!(
                     "chaperone stopped while handling them ({}); any of them may be unchecked \
                      or half fixed: run a sweep again, and report this as a bug with the log",
@@ -309,6 +309,19 @@ async fn take_host(
                 .record_failures(&shared.run_id, std::slice::from_ref(&failure))
                 .await?;
             outcome.report.failures.push(failure);
+            // Sessions of the host recorded before its task stopped are in the store, with
+            // their changes, audit events and digest items: the report shows them too, so the
+            // report, `report --run` and the host's digest agree. (A rare path: reading the run
+            // back costs one query.)
+            if !host.is_empty() {
+                let recorded = shared.store.load_run(&shared.run_id).await?;
+                for s in recorded.sessions.into_iter().filter(|s| s.host_email == host) {
+                    outcome.tally.add(&s);
+                    if keep.keeps(&s) {
+                        outcome.report.sessions.push(s);
+                    }
+                }
+            }
         }
     }
     Ok(())

@@ -577,6 +577,9 @@ enum Bug {
     ReaderPanics,
     /// Every fix of the first host the writer is asked to change panics (that host, once known).
     WriterPanicsForOneHost(std::sync::Mutex<Option<String>>),
+    /// The first host the writer is asked to change gets its first fix; its next one panics,
+    /// after that first session was recorded (with its change, audit event and digest item).
+    WriterPanicsOnSecondFixOfOneHost(std::sync::Mutex<(Option<String>, u32)>),
 }
 
 struct WithABug {
@@ -596,6 +599,7 @@ impl WithABug {
     fn broken_host(&self) -> Option<String> {
         match &self.bug {
             Bug::WriterPanicsForOneHost(host) => host.lock().unwrap().clone(),
+            Bug::WriterPanicsOnSecondFixOfOneHost(seen) => seen.lock().unwrap().0.clone(),
             Bug::ReaderPanics => None,
         }
     }
@@ -662,6 +666,19 @@ impl chaperone::platform::Platform for WithABug {
                 panic!("a bug in the writer");
             }
         }
+        if let Bug::WriterPanicsOnSecondFixOfOneHost(seen) = &self.bug {
+            let second = {
+                let mut seen = seen.lock().unwrap();
+                let host = seen.0.get_or_insert_with(|| s.host.email.clone()).clone();
+                if host == s.host.email {
+                    seen.1 += 1;
+                }
+                host == s.host.email && seen.1 >= 2
+            };
+            if second {
+                panic!("a bug in the writer");
+            }
+        }
         self.real.apply(s, changes).await
     }
 }
@@ -714,8 +731,17 @@ async fn a_host_whose_task_panics_is_reported_as_a_failure_by_name_and_the_other
     let stored = app.store.load_run(&report.run_id).await.unwrap();
     assert_eq!(stored.failures, report.failures);
 
-    // Every other host's sessions were judged and fixed as usual.
-    assert!(report.sessions.iter().all(|s| s.host_email != broken));
+    // Every other host's sessions were judged and fixed as usual; of the broken host, the report
+    // shows what the store recorded before its task stopped (here: nothing, or the sessions it
+    // judged before its first write, depending on the order of its sessions).
+    let of_broken = |r: &RunReport| -> Vec<String> {
+        r.sessions
+            .iter()
+            .filter(|s| s.host_email == broken)
+            .map(|s| s.session_id.clone())
+            .collect()
+    };
+    assert_eq!(of_broken(&report), of_broken(&stored));
     assert!(
         report.sessions.iter().any(|s| !s.changes.is_empty()),
         "the other hosts were fixed"
@@ -770,4 +796,36 @@ fn a_rate_limit_message_says_seconds_not_rust_debug_text() {
         retry_after: None,
     };
     assert!(!e.to_string().contains("None"), "{e}");
+}
+
+#[tokio::test]
+async fn a_host_whose_task_panics_after_recording_a_session_keeps_that_session_in_the_report() {
+    // The order that made `a_host_whose_task_panics_…` fail one run in three under load: the
+    // broken host had a session recorded (change, audit event, digest item) before the panic,
+    // and the report left it out while the store and the host's digest had it.
+    let app = spawn_app(Scenario::demo()).await;
+    let platform = WithABug::new(
+        &app,
+        Bug::WriterPanicsOnSecondFixOfOneHost(Default::default()),
+    );
+    let report = run_with(&app, platform.clone(), RunKind::Sweep).await;
+    let broken = platform.broken_host().expect("the demo has drift to fix");
+    assert_eq!(report.failures.len(), 1, "{:?}", report.failures);
+    assert_eq!(
+        report.failures[0].host_email.as_deref(),
+        Some(broken.as_str())
+    );
+    let fixed_first: Vec<_> = report
+        .sessions
+        .iter()
+        .filter(|s| s.host_email == broken && !s.changes.is_empty())
+        .collect();
+    assert_eq!(
+        fixed_first.len(),
+        1,
+        "the broken host's first fix is reported"
+    );
+    let stored = app.store.load_run(&report.run_id).await.unwrap();
+    assert_eq!(stored.sessions.len(), report.sessions.len());
+    assert_trustworthy(&app, &report).await;
 }
