@@ -129,7 +129,11 @@ async fn a_sweep_fixes_the_occurrence_itself_and_proves_it_by_reading_every_occu
     for occurrence in occurrence_ids(&app, CLUB) {
         let o = app.sim.occurrence(CLUB, &occurrence).expect("occurrence");
         assert_eq!(setting(&o, "waiting_room"), json!(true), "{occurrence}");
-        assert_ne!(setting(&o, "auto_recording"), json!("local"), "{occurrence}");
+        assert_ne!(
+            setting(&o, "auto_recording"),
+            json!("local"),
+            "{occurrence}"
+        );
     }
     // The series was strict already: only the occurrence was written (one update of the 100).
     assert_eq!(
@@ -159,7 +163,11 @@ async fn the_demo_weekly_drop_in_is_fixed_on_its_edited_evening_too() {
     for occurrence in occurrence_ids(&app, id) {
         let o = app.sim.occurrence(id, &occurrence).expect("occurrence");
         assert_eq!(setting(&o, "waiting_room"), json!(true), "{occurrence}");
-        assert_ne!(setting(&o, "auto_recording"), json!("local"), "{occurrence}");
+        assert_ne!(
+            setting(&o, "auto_recording"),
+            json!("local"),
+            "{occurrence}"
+        );
     }
 }
 
@@ -185,8 +193,7 @@ async fn a_meeting_that_goes_live_after_the_collect_is_not_written_and_its_host_
         .expect("collected");
     assert!(!snapshot.in_progress, "not live when collected");
     // The host starts the session a few minutes early, while the run is working.
-    app.sim
-        .set_meeting_field(CLUB, "/status", json!("started"));
+    app.sim.set_meeting_field(CLUB, "/status", json!("started"));
     let writes_before = app.writes();
     let report = sweep::run_sessions(
         TENANT,
@@ -199,9 +206,16 @@ async fn a_meeting_that_goes_live_after_the_collect_is_not_written_and_its_host_
     )
     .await
     .expect("run records");
-    assert_eq!(app.writes(), writes_before, "nothing is written to a live session");
+    assert_eq!(
+        app.writes(),
+        writes_before,
+        "nothing is written to a live session"
+    );
     let meeting = app.sim.meeting(CLUB).expect("meeting");
-    assert!(meeting.get("password").is_none(), "the join link is unchanged");
+    assert!(
+        meeting.get("password").is_none(),
+        "the join link is unchanged"
+    );
     let s = club(&report.sessions);
     for control in [Control::Passcode, Control::WaitingRoom] {
         let (st, detail) = status(s, control);
