@@ -99,3 +99,78 @@ async fn a_shutdown_stops_taking_work_and_returns_ok() {
         "the listener is closed after shutdown"
     );
 }
+
+#[tokio::test]
+async fn a_scheduled_sweep_that_cannot_sign_in_is_counted_failed_and_its_token_request_is_in_the_request_metric()
+ {
+    use crate::helpers::{scenario, test_options, write_settings};
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let sim = chaperone_sim::ZoomSim::start(ZoomSimConfig::unlimited(), scenario())
+        .await
+        .expect("simulator starts");
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A secret the simulator's token endpoint refuses (as Zoom does a revoked one), and a
+    // schedule: with no sweep on record, the scheduler runs one at once.
+    let path = write_settings(dir.path(), &sim, "127.0.0.1:0", "a-revoked-secret");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "timezone = \"Europe/London\"",
+        "timezone = \"Europe/London\"\nschedule = \"0 2 * * *\"",
+    );
+    std::fs::write(&path, text).unwrap();
+    let settings = chaperone::settings::Settings::load(Some(&path), Some(Default::default()))
+        .expect("settings load");
+    let app = chaperone::server::Application::build_with(
+        settings,
+        chaperone::server::ServeOptions {
+            scheduler: true,
+            ..test_options()
+        },
+    )
+    .await
+    .expect("application builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let store = app.store();
+    let shutdown = app.shutdown_handle();
+    let server = tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::new();
+    let failed =
+        "chaperone_sweeps_total{tenant=\"riverside-youth\",kind=\"sweep\",result=\"failed\"}";
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let text = loop {
+        let text = client
+            .get(format!("{address}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains(failed) {
+            break text;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no failed sweep counted:\n{text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(
+        !text.contains(
+            "chaperone_sweeps_total{tenant=\"riverside-youth\",kind=\"sweep\",result=\"finished\"}"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "chaperone_platform_requests_total{platform=\"zoom\",category=\"token\",outcome=\"unauthorized\"}"
+        ),
+        "the refused token request is counted:\n{text}"
+    );
+    let runs = store.list_runs(5).await.unwrap();
+    assert!(
+        runs.iter().any(|r| r.failures > 0),
+        "the run is recorded with its failure"
+    );
+    shutdown.shutdown();
+    let _ = server.await;
+}
