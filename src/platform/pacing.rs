@@ -9,8 +9,9 @@
 //!   once per "generation": the 429s of requests sent before the cut do not cut again;
 //! - no request of that budget leaves before the answer's `Retry-After` (or a short fallback);
 //! - every success adds a little back (additive increase: about 2% of the configured rate per
-//!   second of successes, and one more request in flight per window of successes), up to the
-//!   configured rate and concurrency, never above.
+//!   second of successes, five times slower within 20% of the rate the last 429 came at, and one
+//!   more request in flight per window of successes), up to the configured rate and
+//!   concurrency, never above.
 //!
 //! A throttled request is retried for as long as the run's deadline allows, not a fixed number of
 //! times: a run finishes at whatever rate the platform allows. When the deadline has passed (or a
@@ -35,6 +36,11 @@ use crate::session::PlatformKind;
 const CUT: f64 = 0.5;
 /// How much of the configured rate comes back per second of successes (additive increase).
 const RECOVERY_PER_SECOND: f64 = 0.02;
+/// Within this fraction of the rate the last 429 came at, the rate comes back at [`CREEP`] of its
+/// usual speed.
+const NEAR: f64 = 0.8;
+/// How much slower the rate comes back near the rate of the last 429.
+const CREEP: f64 = 0.2;
 /// The slowest a budget paces at, in requests per second. Slower than this, the run deadline
 /// decides.
 const MIN_RATE: f64 = 0.05;
@@ -108,6 +114,8 @@ struct State {
     in_flight: usize,
     concurrency: usize,
     successes_since_growth: usize,
+    /// The rate the budget was pacing at when the last 429 came (0 before any).
+    last_429_rate: f64,
     throttled: u64,
     sent: u64,
 }
@@ -163,6 +171,7 @@ impl Budget {
                 in_flight: 0,
                 concurrency: max_concurrency.max(1),
                 successes_since_growth: 0,
+                last_429_rate: 0.0,
                 throttled: 0,
                 sent: 0,
             }),
@@ -337,7 +346,13 @@ impl Permit<'_> {
         let b = self.budget;
         let mut s = lock(&b.state);
         if s.generation == self.generation && s.rate < b.configured {
-            let step = b.configured * RECOVERY_PER_SECOND / s.rate;
+            // Near the rate the last 429 came at, creep: each 429 costs a whole Retry-After of
+            // the budget's time. Past it (the other app may have stopped), grow as before.
+            let near = s.last_429_rate > 0.0
+                && s.rate >= NEAR * s.last_429_rate
+                && s.rate < s.last_429_rate;
+            let creep = if near { CREEP } else { 1.0 };
+            let step = creep * b.configured * RECOVERY_PER_SECOND / s.rate;
             s.rate = (s.rate + step).min(b.configured);
             b.publish(&s, 0, 0);
         }
@@ -362,6 +377,7 @@ impl Permit<'_> {
         s.throttled += 1;
         if s.generation == self.generation {
             s.generation += 1;
+            s.last_429_rate = s.rate;
             s.rate = (s.rate * CUT).max(MIN_RATE);
             s.lowest = s.lowest.min(s.rate);
             s.concurrency = (s.concurrency / 2).max(1);
