@@ -91,7 +91,8 @@ pub struct ServeOptions {
     /// (`CHAPERONE_TEST_WORKER_DELAY_MS`), so a test can kill the process between the 200 and the
     /// processing. Zero in production.
     pub worker_delay: Duration,
-    /// How long a claim holds before another worker may take the event (the claimant died).
+    /// How long a claim holds without renewal before another worker may take the event (the
+    /// claimant died); renewed every third of it while the event is processed.
     pub lease: Duration,
     /// How often idle workers look at the store (events stored by other replicas, retries).
     pub poll: Duration,
@@ -114,7 +115,9 @@ impl Default for ServeOptions {
         ServeOptions {
             workers: 8,
             worker_delay: Duration::ZERO,
-            lease: Duration::from_secs(600),
+            // Renewed every third of it while the event is processed (worker.rs): a claim whose
+            // process died is taken again within this.
+            lease: Duration::from_secs(30),
             poll: Duration::from_secs(2),
             shutdown_grace: Duration::from_secs(25),
             body_limit: 256 * 1024,
@@ -245,13 +248,16 @@ impl Application {
             })?
             .port();
         let (shutdown, _) = watch::channel(false);
+        let instance = store.holder().to_string();
         let state = Arc::new(AppState {
             tenants,
             store,
             wake: Notify::new(),
             metrics: metrics::handle(),
             stopping: AtomicBool::new(false),
-            instance: uuid::Uuid::new_v4().simple().to_string(),
+            // `hostname:pid:random`: a later process on this machine can tell this one's claims
+            // are orphaned as soon as it has stopped.
+            instance,
             options,
             in_flight: Mutex::new(HashSet::new()),
             readiness: Mutex::new(HashMap::new()),
@@ -323,7 +329,24 @@ impl Application {
         let mut stop = shutdown.subscribe();
         let signals = tokio::spawn(forward_signals(shutdown.clone()));
 
+        match state.store.expire_orphaned_claims().await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::warn!(
+                    claims = n,
+                    "webhook events claimed by a chaperone process on this machine that stopped are taken again now"
+                )
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not look for webhook events claimed by stopped processes; their claims run out on their own")
+            }
+        }
         let mut work = JoinSet::new();
+        for tenant in state.tenants.values() {
+            // Writes a stopped process left unrecorded: read back and recorded at start.
+            let (store, tenant) = (state.store.clone(), tenant.clone());
+            work.spawn(async move { tenant.settle_open_intents(&store).await });
+        }
         for n in 0..state.options.workers.max(1) {
             work.spawn(worker::run(state.clone(), n, shutdown.subscribe()));
         }
@@ -487,6 +510,18 @@ async fn scheduled_sweep(state: &AppState, tenant: &Tenant, fire: chrono::DateTi
             tracing::info!(parent: &span, "shutting down: this platform waits for the next scheduled sweep");
             break;
         }
+        // One writer per tenant and platform across processes (a `chaperone sweep`, a replica).
+        let lease = match tenant
+            .wait_for_writer_lease(&state.store, platform.kind(), &state.stopping)
+            .await
+        {
+            Ok(Some(lease)) => lease,
+            Ok(None) => break,
+            Err(e) => {
+                tracing::error!(parent: &span, error = %e, "could not take the writer lease; this platform waits for the next scheduled sweep");
+                continue;
+            }
+        };
         let now = chrono::Utc::now();
         let started = Instant::now();
         // Only the sessions the admin summary may list as at risk are kept in memory; every
@@ -509,6 +544,7 @@ async fn scheduled_sweep(state: &AppState, tenant: &Tenant, fire: chrono::DateTi
         )
         .instrument(span.clone())
         .await;
+        lease.release().await;
         last.insert(platform.kind(), now);
         match result {
             Ok(sweep::RunOutcome { report, tally }) => {

@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -19,6 +21,11 @@ use crate::profile::Profile;
 use crate::scheduler::Schedule;
 use crate::session::PlatformKind;
 use crate::settings::{TenantSettings, ZoomSettings};
+use crate::store::leases::Lease;
+use crate::store::{Store, StoreError};
+
+/// How often a scheduled sweep asks again for a writer lease another process holds.
+const LEASE_POLL: Duration = Duration::from_secs(5);
 
 /// A tenant's Teams change notifications: the endpoint's secret and the subscriptions that make
 /// Graph call it. Present only when `[tenants.teams.change_notifications]` is set.
@@ -166,6 +173,68 @@ impl Tenant {
     /// The tenant's adapter for `kind`, if it has that platform.
     pub fn platform(&self, kind: PlatformKind) -> Option<&Arc<dyn Platform>> {
         self.platforms.iter().find(|p| p.kind() == kind)
+    }
+
+    /// The writer lease of one of the tenant's platforms for a scheduled sweep, waiting while
+    /// another process holds it (its sweep is doing this work). `None` when `stopping` is set
+    /// while waiting.
+    pub async fn wait_for_writer_lease(
+        &self,
+        store: &Store,
+        platform: PlatformKind,
+        stopping: &AtomicBool,
+    ) -> Result<Option<Lease>, StoreError> {
+        let mut told = false;
+        loop {
+            match store.take_lease(&self.id, platform).await {
+                Ok(lease) => return Ok(Some(lease)),
+                Err(StoreError::LeaseHeld { holder, until, .. }) => {
+                    if !told {
+                        tracing::info!(tenant = %self.id, platform = %platform, holder = %holder, until = %until.format("%Y-%m-%d %H:%M:%S UTC"), "another chaperone process is writing this platform; the scheduled sweep waits for it");
+                        told = true;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+            if stopping.load(Ordering::SeqCst) {
+                return Ok(None);
+            }
+            tokio::time::sleep(LEASE_POLL).await;
+        }
+    }
+
+    /// Settles the write intents other processes left open on each of the tenant's platforms
+    /// (writes that may have happened with no record), under each platform's writer lease. A
+    /// platform whose lease another process holds is left to that process.
+    pub async fn settle_open_intents(&self, store: &Store) {
+        for platform in &self.platforms {
+            let lease = match store.take_lease(&self.id, platform.kind()).await {
+                Ok(lease) => lease,
+                Err(StoreError::LeaseHeld { .. }) => continue,
+                Err(e) => {
+                    tracing::error!(tenant = %self.id, platform = %platform.kind(), error = %e, "could not take the writer lease to settle open write intents; the next sweep settles them");
+                    continue;
+                }
+            };
+            match crate::intents::settle_open(
+                &self.id,
+                platform.as_ref(),
+                &self.profiles,
+                store,
+                Utc::now(),
+            )
+            .await
+            {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(tenant = %self.id, platform = %platform.kind(), settled = n, "settled the writes a stopped process left unrecorded")
+                }
+                Err(e) => {
+                    tracing::error!(tenant = %self.id, platform = %platform.kind(), error = %e, "could not settle open write intents; the next sweep tries again")
+                }
+            }
+            lease.release().await;
+        }
     }
 
     /// The span of time a run of this tenant looks at.

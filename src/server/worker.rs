@@ -47,10 +47,12 @@ use super::teams::{self, TeamsEvent};
 use super::tenant::Tenant;
 use crate::control::Status;
 use crate::engine;
-use crate::platform::Platform;
 use crate::platform::teams::notifications::LifecycleEvent;
+use crate::platform::{Platform, PlatformError};
 use crate::report::{RunKind, RunTally};
 use crate::session::PlatformKind;
+use crate::store::StoreError;
+use crate::store::leases::Lease;
 use crate::store::webhooks::{EventState, WebhookEvent};
 use crate::sweep::{self, RunOptions};
 
@@ -101,8 +103,24 @@ pub(crate) async fn run(state: Arc<AppState>, n: usize, mut shutdown: watch::Rec
             .await
         {
             Ok(Some(event)) => {
+                if let Some(previous) = &event.taken_over_from {
+                    tracing::warn!(
+                        event_id = event.id,
+                        tenant = %event.tenant,
+                        event = %event.event,
+                        previous_holder = %previous,
+                        attempts = event.attempts,
+                        "took over a webhook event whose claim ran out: the process that held it stopped while processing it"
+                    );
+                }
                 state.claimed(event.id, true);
-                process(&state, &worker, event.clone()).await;
+                renewing_claim(
+                    &state,
+                    &worker,
+                    event.id,
+                    process(&state, &worker, event.clone()),
+                )
+                .await;
                 state.claimed(event.id, false);
             }
             Ok(None) => {
@@ -120,6 +138,45 @@ pub(crate) async fn run(state: Arc<AppState>, n: usize, mut shutdown: watch::Rec
                 }
             }
         }
+    }
+}
+
+/// Runs `work` while renewing `worker`'s claim on event `id` every third of the claim's lease,
+/// so a live worker keeps its event however long it takes, and a dead one loses it within one
+/// lease.
+async fn renewing_claim(
+    state: &Arc<AppState>,
+    worker: &str,
+    id: i64,
+    work: impl std::future::Future<Output = ()>,
+) {
+    let every = (state.options.lease / 3).max(Duration::from_millis(50));
+    let renew = async {
+        loop {
+            tokio::time::sleep(every).await;
+            match state
+                .store
+                .renew_webhook_claim(id, worker, Utc::now())
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(
+                        event_id = id,
+                        "the claim on this event was lost while it was processed; another worker may take it"
+                    );
+                    std::future::pending::<()>().await;
+                }
+                Err(e) => {
+                    tracing::warn!(event_id = id, error = %e, "could not renew the claim on a webhook event; trying again")
+                }
+            }
+        }
+    };
+    tokio::pin!(work);
+    tokio::select! {
+        () = &mut work => {}
+        () = renew => {}
     }
 }
 
@@ -238,6 +295,15 @@ async fn act(state: &Arc<AppState>, tenant: &Arc<Tenant>, event: &WebhookEvent) 
     };
     match event.event.as_str() {
         "meeting.created" | "meeting.updated" => match &event.object_id {
+            // Zoom meeting ids are integers (`meetingId`, int64, in meetings.openapi.json): any
+            // other id cannot name a meeting, and asking again cannot change that.
+            Some(id) if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) => {
+                failed(format!(
+                    "permanent: the event names meeting id `{}`, which cannot be a Zoom meeting id \
+                 (they are whole numbers); check what sent it",
+                    id.chars().take(64).collect::<String>().escape_debug()
+                ))
+            }
             Some(id) => harden_meeting(state, tenant, &zoom, event, id).await,
             None => done("ignored: the event names no meeting id", None),
         },
@@ -366,7 +432,20 @@ async fn harden_meeting(
                 None,
             );
         }
+        // The platform refused the id itself: asking again cannot change that.
+        Err(
+            e @ PlatformError::Api {
+                status: 400 | 404 | 422,
+                ..
+            },
+        ) => {
+            return failed(format!("permanent: could not read the meeting: {e}"));
+        }
         Err(e) => return retry("could not read the meeting", &e),
+    };
+    let lease = match writer_lease(state, tenant, platform).await {
+        Ok(lease) => lease,
+        Err(waiting) => return waiting,
     };
     if engine::select_profile(&tenant.profiles, &session).is_none() {
         return done("out of scope: no profile selects this meeting", None);
@@ -393,6 +472,7 @@ async fn harden_meeting(
             return retry("could not record the run", &e);
         }
     };
+    lease.release().await;
     let tally = RunTally::of(&report.sessions);
     metrics::run_finished(&report, &tally, started.elapsed());
     let fixed = count(&tally, Status::Fixed);
@@ -451,9 +531,13 @@ async fn recheck_locked(
             None,
         );
     }
+    let lease = match writer_lease(state, tenant, platform).await {
+        Ok(lease) => lease,
+        Err(waiting) => return waiting,
+    };
     let now = Utc::now();
     let started = Instant::now();
-    match sweep::run_unattended(
+    let result = sweep::run_unattended(
         &tenant.id,
         platform.clone(),
         tenant.profiles.clone(),
@@ -461,8 +545,9 @@ async fn recheck_locked(
         run_options(tenant, now, super::SWEEP_HOST_CONCURRENCY),
         sweep::Keep::Counts,
     )
-    .await
-    {
+    .await;
+    lease.release().await;
+    match result {
         Ok(sweep::RunOutcome { report, tally }) => {
             last.insert(platform.kind(), now);
             metrics::run_finished(&report, &tally, started.elapsed());
@@ -478,6 +563,32 @@ async fn recheck_locked(
                 after: Duration::from_secs(30),
             }
         }
+    }
+}
+
+/// The writer lease of the tenant's platform (shared by this process's workers and schedule),
+/// or the outcome to give when another process holds it: wait for its sweep, which is not an
+/// attempt.
+async fn writer_lease(
+    state: &Arc<AppState>,
+    tenant: &Tenant,
+    platform: &Arc<dyn Platform>,
+) -> Result<Lease, Outcome> {
+    match state.store.take_lease(&tenant.id, platform.kind()).await {
+        Ok(lease) => Ok(lease),
+        Err(StoreError::LeaseHeld { holder, until, .. }) => Err(Outcome::Wait {
+            outcome: format!(
+                "waiting for another chaperone process ({holder}) writing {} of this tenant, \
+                 until {} unless it renews its lease",
+                platform.kind(),
+                until.format("%H:%M:%S UTC")
+            ),
+            after: Duration::from_secs(5),
+        }),
+        Err(e) => Err(Outcome::Retry {
+            outcome: format!("could not take the writer lease: {e}"),
+            after: Duration::from_secs(10),
+        }),
     }
 }
 

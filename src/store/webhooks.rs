@@ -8,8 +8,9 @@
 //!   a replay, or the platform retrying a delivery whose 200 it never saw, inserts nothing.
 //! - **Claimed once.** A worker claims a row with one `UPDATE … RETURNING` (SQLite serialises
 //!   writers) or `FOR UPDATE SKIP LOCKED` (PostgreSQL, several replicas), so no two workers
-//!   process the same event. A claim is a lease: a row left `processing` by a process that died
-//!   is claimed again once the lease has run out. Processing is idempotent (it reads the session
+//!   process the same event. A claim is a short lease renewed while the event is processed: a
+//!   row left `processing` by a process that died is claimed again once the lease has run out
+//!   (`taken_over_from` then names the previous holder). Processing is idempotent (it reads the session
 //!   again and writes only what still drifts), so a retried claim never loosens or repeats a fix.
 //! - **One session at a time.** An event is not claimed while another event about the same
 //!   object (meeting, user) is being processed, so two workers never write the same meeting.
@@ -116,10 +117,13 @@ pub struct WebhookEvent {
     /// The run that evaluated the event's session(s), when one did.
     pub run_id: Option<String>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// Set when this claim took the event over from a claim that had run out: the worker that
+    /// held it then (its process died, or stopped renewing).
+    pub taken_over_from: Option<String>,
 }
 
 const COLUMNS: &str = "id, tenant, platform, event, object_id, received_at, payload, state, \
-                       attempts, outcome, run_id, finished_at";
+                       attempts, outcome, run_id, finished_at, taken_over_from";
 
 fn event_of<R>(row: &R) -> Result<WebhookEvent, StoreError>
 where
@@ -148,13 +152,15 @@ where
         outcome: col(row, "outcome")?,
         run_id: col::<_, Option<Id>>(row, "run_id")?.map(|id| id.to_string()),
         finished_at: col::<_, Option<Ts>>(row, "finished_at")?.map(Ts::get),
+        taken_over_from: col(row, "taken_over_from")?,
     })
 }
 
 /// The claim statement: the oldest claimable event whose object nobody is working on. `$1`
 /// worker, `$2` now, `$3` the oldest claim still inside its lease.
 const CLAIM_SQLITE: &str = "UPDATE webhook_events \
-     SET state = 'processing', claimed_by = $1, claimed_at = $2, attempts = attempts + 1 \
+     SET taken_over_from = CASE WHEN state = 'processing' THEN claimed_by ELSE NULL END, \
+       state = 'processing', claimed_by = $1, claimed_at = $2, attempts = attempts + 1 \
      WHERE id = (SELECT e.id FROM webhook_events e \
        WHERE ((e.state = 'pending' AND e.available_at <= $2) \
               OR (e.state = 'processing' AND e.claimed_at < $3)) \
@@ -163,11 +169,12 @@ const CLAIM_SQLITE: &str = "UPDATE webhook_events \
                 AND p.tenant = e.tenant AND p.object_id = e.object_id) \
        ORDER BY e.id LIMIT 1) \
      RETURNING id, tenant, platform, event, object_id, received_at, payload, state, \
-       attempts, outcome, run_id, finished_at";
+       attempts, outcome, run_id, finished_at, taken_over_from";
 
 /// As [`CLAIM_SQLITE`], skipping rows another replica holds.
 const CLAIM_POSTGRES: &str = "UPDATE webhook_events \
-     SET state = 'processing', claimed_by = $1, claimed_at = $2, attempts = attempts + 1 \
+     SET taken_over_from = CASE WHEN state = 'processing' THEN claimed_by ELSE NULL END, \
+       state = 'processing', claimed_by = $1, claimed_at = $2, attempts = attempts + 1 \
      WHERE id = (SELECT e.id FROM webhook_events e \
        WHERE ((e.state = 'pending' AND e.available_at <= $2) \
               OR (e.state = 'processing' AND e.claimed_at < $3)) \
@@ -176,7 +183,7 @@ const CLAIM_POSTGRES: &str = "UPDATE webhook_events \
                 AND p.tenant = e.tenant AND p.object_id = e.object_id) \
        ORDER BY e.id LIMIT 1 FOR UPDATE SKIP LOCKED) \
      RETURNING id, tenant, platform, event, object_id, received_at, payload, state, \
-       attempts, outcome, run_id, finished_at";
+       attempts, outcome, run_id, finished_at, taken_over_from";
 
 impl Store {
     /// Stores a verified event unless the same event (same dedupe key) is already stored.
@@ -259,6 +266,73 @@ impl Store {
                 row.map(|r| event_of(&r)).transpose()
             }
         }
+    }
+
+    /// Ends at once the claims of workers whose process is known to be dead (a process on this
+    /// machine that is no longer running, see `leases::holder_is_dead`), so the next claim takes
+    /// their events over now instead of after the lease. Returns how many claims were ended.
+    pub async fn expire_orphaned_claims(&self) -> Result<u32, StoreError> {
+        const ACTION: &str = "ending the claims of stopped processes";
+        let rows: Vec<(i64, String)> = on_pool!(self, |pool| {
+            let rows = sqlx::query(
+                "SELECT id, claimed_by FROM webhook_events \
+                 WHERE state = 'processing' AND claimed_by IS NOT NULL",
+            )
+            .fetch_all(pool)
+            .await
+            .map_err(db(ACTION))?;
+            rows.iter()
+                .map(|r| Ok((col(r, "id")?, col(r, "claimed_by")?)))
+                .collect::<Result<_, StoreError>>()?
+        });
+        let long_ago = Ts::new(DateTime::<Utc>::UNIX_EPOCH);
+        let mut ended = 0;
+        for (id, worker) in rows {
+            let holder = worker.rsplit_once('/').map_or(worker.as_str(), |(h, _)| h);
+            if !super::leases::holder_is_dead(holder) {
+                continue;
+            }
+            let n = on_pool!(self, |pool| {
+                sqlx::query(
+                    "UPDATE webhook_events SET claimed_at = $3 \
+                     WHERE id = $1 AND claimed_by = $2 AND state = 'processing'",
+                )
+                .bind(id)
+                .bind(worker.as_str())
+                .bind(long_ago)
+                .execute(pool)
+                .await
+                .map_err(db(ACTION))?
+                .rows_affected()
+            });
+            ended += u32::try_from(n).unwrap_or(0);
+        }
+        Ok(ended)
+    }
+
+    /// Renews `worker`'s claim on event `id` as of `now` while it is being processed, so a claim
+    /// is orphaned only when its worker stops renewing it. False when the claim was lost.
+    pub async fn renew_webhook_claim(
+        &self,
+        id: i64,
+        worker: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        const ACTION: &str = "renewing a webhook event claim";
+        let changed = on_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE webhook_events SET claimed_at = $3 \
+                 WHERE id = $1 AND claimed_by = $2 AND state = 'processing'",
+            )
+            .bind(id)
+            .bind(worker)
+            .bind(Ts::new(now))
+            .execute(pool)
+            .await
+            .map_err(db(ACTION))?
+            .rows_affected()
+        });
+        Ok(changed == 1)
     }
 
     /// Ends `worker`'s claim on event `id` as done or failed, with how it went and the run that

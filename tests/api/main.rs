@@ -2,6 +2,7 @@
 //! process killed with SIGKILL between the 200 and the processing. One test binary, so the
 //! library is linked once.
 
+mod claims;
 mod health;
 mod helpers;
 mod queue;

@@ -184,3 +184,78 @@ fn a_bad_schedule_stops_serve_at_start_up_naming_the_tenant_and_the_expression()
     assert!(err.contains("riverside"), "{err}");
     assert!(err.contains("0 2 * *"), "{err}");
 }
+
+#[tokio::test]
+async fn a_serve_killed_while_processing_an_event_has_it_taken_over_at_once_by_the_next_serve_which_names_the_dead_claim()
+ {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let sim = ZoomSim::start(ZoomSimConfig::unlimited(), scenario())
+        .await
+        .unwrap();
+    // Reading the meeting hangs: the first process dies in the middle of processing the event.
+    sim.inject(
+        chaperone_sim::Fault::delay(Duration::from_secs(120))
+            .on_route("GET /v2/meetings/{meetingId}"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_settings(
+        dir.path(),
+        &sim,
+        &format!("127.0.0.1:{port}"),
+        sim.client_secret(),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let url = format!("{base}/webhooks/zoom/riverside-youth");
+    let client = reqwest::Client::new();
+    let store = Store::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("chaperone.db").display()
+    ))
+    .await
+    .unwrap();
+
+    let mut first = serve(&config, 0, &dir.path().join("first.log"));
+    let first_pid = first.id();
+    wait_healthy(&client, &base, &mut first).await;
+    let body = serde_json::to_vec(&meeting_event("meeting.created", DRIFTED)).unwrap();
+    assert_eq!(post(&client, &url, &body).await.status(), 200);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let id = loop {
+        let events = store.webhook_events(None).await.unwrap();
+        if let Some(e) = events.iter().find(|e| e.state == EventState::Processing) {
+            break e.id;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never claimed: {events:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    first.kill().expect("SIGKILL");
+    first.wait().unwrap();
+    sim.clear_faults();
+
+    // The next process on this machine can tell the claim's process is gone: it takes the
+    // event at once (the test waits far less than the claim's 30 s lease).
+    let mut second = serve(&config, 0, &dir.path().join("second.log"));
+    wait_healthy(&client, &base, &mut second).await;
+    let done = wait_processed(&store, id).await;
+    assert_eq!(done.state, EventState::Done, "{done:?}");
+    let previous = done.taken_over_from.clone().expect("names the dead claim");
+    assert!(
+        previous.contains(&format!(":{first_pid}:")),
+        "{previous} names process {first_pid}"
+    );
+    assert_eq!(patches(&sim), 1, "the meeting is fixed once");
+    second.kill().expect("SIGKILL");
+    second.wait().unwrap();
+    let log = std::fs::read_to_string(dir.path().join("second.log")).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains("took over a webhook event"))
+        .unwrap_or_else(|| panic!("serve logs the takeover: {log}"));
+    assert!(line.contains(&previous), "{line}");
+    assert!(line.contains(&format!("\"event_id\":{id}")), "{line}");
+    assert!(line.contains("\"level\":\"WARN\""), "{line}");
+}

@@ -619,6 +619,14 @@ fn endpoint(
             Reply::from_result(st.get_group_locks(&g, q("option")))
         }
         (Method::PATCH, Route::GroupLocks(g)) => Reply::from_unit(st.patch_group_locks(&g, body)),
+        // `meetingId` is `integer` (`int64`) in meetings.openapi.json (GET/PATCH
+        // /meetings/{meetingId}), so a path that is not one fails validation.
+        // ASSUMPTION: Zoom's answer is 400 with code 300 (its code for an invalid parameter); the
+        // spec lists no response for it.
+        (_, Route::Meeting(m)) if m.parse::<u64>().is_err() => Reply::json(
+            400,
+            json!({"code": 300, "message": format!("Invalid meeting id: {m}.")}),
+        ),
         (Method::GET, Route::Meeting(m)) => {
             Reply::from_result(st.get_meeting(&m, q("occurrence_id")))
         }
