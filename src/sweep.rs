@@ -315,7 +315,11 @@ async fn take_host(
             // back costs one query.)
             if !host.is_empty() {
                 let recorded = shared.store.load_run(&shared.run_id).await?;
-                for s in recorded.sessions.into_iter().filter(|s| s.host_email == host) {
+                for s in recorded
+                    .sessions
+                    .into_iter()
+                    .filter(|s| s.host_email == host)
+                {
                     outcome.tally.add(&s);
                     if keep.keeps(&s) {
                         outcome.report.sessions.push(s);
