@@ -142,6 +142,8 @@ conformance!(
     a_session_recorded_twice_is_refused_and_leaves_no_trace,
     sessions_recorded_concurrently_are_all_kept,
     times_are_kept_to_the_microsecond,
+    a_writer_lease_has_one_holder_until_it_expires,
+    two_stores_on_one_database_never_hold_one_lease_at_once,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -309,6 +311,100 @@ async fn record(store: &Store, report: &RunReport) -> String {
 
 // ---------------------------------------------------------------------------------------------
 // Stories
+
+async fn a_writer_lease_has_one_holder_until_it_expires(h: &Harness) {
+    use chaperone::session::PlatformKind::{Teams, Zoom};
+    use std::time::Duration;
+    let now = at(2025, 3, 1, 2, 0);
+    let ttl = Duration::from_secs(60);
+    let take = |holder: &'static str, at: DateTime<Utc>| {
+        let store = h.store.clone();
+        async move {
+            store
+                .take_lease_as("t", Zoom, holder, at, ttl)
+                .await
+                .expect("the store answers")
+        }
+    };
+    assert_eq!(take("a:1:x", now).await, Ok(()));
+    // Taken again by its holder: renewed, not refused.
+    assert_eq!(
+        take("a:1:x", now + chrono::Duration::seconds(5)).await,
+        Ok(())
+    );
+    let refused = take("b:2:y", now + chrono::Duration::seconds(30)).await;
+    let held = refused.expect_err("held by a");
+    assert_eq!(held.holder, "a:1:x");
+    assert_eq!(held.expires_at, now + chrono::Duration::seconds(65));
+    // Another platform of the tenant is another lease.
+    assert_eq!(
+        h.store
+            .take_lease_as("t", Teams, "b:2:y", now, ttl)
+            .await
+            .expect("answers"),
+        Ok(())
+    );
+    // Not renewed: expired, and taken over.
+    assert_eq!(
+        take("b:2:y", now + chrono::Duration::seconds(66)).await,
+        Ok(())
+    );
+    assert!(
+        !h.store
+            .renew_lease_as("t", Zoom, "a:1:x", now, ttl)
+            .await
+            .expect("answers"),
+        "the old holder can no longer renew it"
+    );
+    assert_eq!(
+        h.store
+            .lease_holder("t", Zoom)
+            .await
+            .expect("answers")
+            .map(|l| l.holder),
+        Some("b:2:y".to_string())
+    );
+}
+
+async fn two_stores_on_one_database_never_hold_one_lease_at_once(h: &Harness) {
+    use chaperone::session::PlatformKind::Zoom;
+    let other = Store::connect(&h.url).await.expect("a second store");
+    assert_ne!(h.store.holder(), other.holder());
+    let first = h.store.take_lease("t", Zoom).await.expect("free");
+    // Shared by the clones of one store (a process's workers).
+    let again = h.store.clone().take_lease("t", Zoom).await.expect("ours");
+    match other.take_lease("t", Zoom).await {
+        Err(StoreError::LeaseHeld { holder, until, .. }) => {
+            assert_eq!(holder, h.store.holder());
+            assert!(until > Utc::now());
+            let message = StoreError::LeaseHeld {
+                tenant: "t".into(),
+                platform: "zoom".into(),
+                holder: holder.clone(),
+                until,
+            }
+            .to_string();
+            assert!(
+                message.contains(&holder) && message.contains("--wait"),
+                "{message}"
+            );
+        }
+        other => panic!("expected LeaseHeld, got {other:?}"),
+    }
+    first.release().await;
+    assert!(
+        matches!(
+            other.take_lease("t", Zoom).await,
+            Err(StoreError::LeaseHeld { .. })
+        ),
+        "still held by the second user in the first store"
+    );
+    again.release().await;
+    let taken = other.take_lease("t", Zoom).await.expect("free again");
+    taken.release().await;
+    assert_eq!(other.lease_holder("t", Zoom).await.expect("answers"), None);
+    other.close().await;
+}
 
 async fn a_run_round_trips_exactly(h: &Harness) {
     let mut expected = full_report();
