@@ -133,8 +133,15 @@ async fn expired_token_gets_401_with_code_124() {
     )
     .await;
     assert_eq!(api.get("/users").send().await.unwrap().status(), 200);
-    tokio::time::sleep(Duration::from_millis(250)).await;
-    let resp = api.get("/users").send().await.unwrap();
+    // Ask again until the token's 150 ms are over (waiting on the expiry, not a fixed sleep).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let resp = loop {
+        let resp = api.get("/users").send().await.unwrap();
+        if resp.status() != 200 || std::time::Instant::now() > deadline {
+            break resp;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(resp.status(), 401);
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["code"], 124);
@@ -254,7 +261,12 @@ async fn expired_page_token_gets_400_with_code_300() {
     .await;
     let v = api.get_json("/users?page_size=5").await;
     let token = v["next_page_token"].as_str().unwrap().to_string();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The token was issued before this instant: once 100 ms have passed since, it has expired.
+    // (Asking with it to find out would use it up.)
+    let issued_before = std::time::Instant::now();
+    while issued_before.elapsed() < Duration::from_millis(100) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let resp = api
         .get(&format!("/users?page_size=5&next_page_token={token}"))
         .send()

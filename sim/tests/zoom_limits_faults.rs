@@ -250,9 +250,24 @@ async fn delay_fault_slows_matching_requests() {
     let t = Instant::now();
     assert_eq!(api.get("/users").send().await.unwrap().status(), 200);
     assert!(t.elapsed() >= Duration::from_millis(300));
-    let t = Instant::now();
+    // Only `times(1)` request is held: with a request held for an hour, the next one is still
+    // answered. Proven by order (the second answer comes while the first is held), not by a
+    // wall-clock ceiling.
+    sim.inject(
+        Fault::delay(Duration::from_secs(3600))
+            .on_route("/v2/users")
+            .times(1),
+    );
+    let arrived = sim.stats().total_requests;
+    let held = tokio::spawn(api.get("/users").send());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sim.stats().total_requests == arrived {
+        assert!(Instant::now() < deadline, "the first request never arrived");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert_eq!(api.get("/users").send().await.unwrap().status(), 200);
-    assert!(t.elapsed() < Duration::from_millis(300));
+    assert!(!held.is_finished(), "the first request is still held");
+    held.abort();
 }
 
 #[tokio::test]
