@@ -4,6 +4,8 @@
 //! item (with the new join link where a passcode was added) in the store.
 
 mod common;
+#[path = "common/requires.rs"]
+mod requires;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -12,20 +14,21 @@ use std::time::Duration;
 
 use chaperone::control::{Control, Status};
 use chaperone::report::{RunKind, RunReport};
+use chaperone::server::{Application, ServeOptions};
+use chaperone::settings::Settings;
 use chaperone::store::Store;
 use chaperone_sim::{Fault, Scenario};
 use common::{TestApp, spawn_app};
 use serde_json::Value;
+use sqlx::Connection;
 
-/// A settings file for the binary against the simulator, with its store in `dir`.
-fn settings_file(app: &TestApp, dir: &Path) -> (PathBuf, PathBuf) {
-    let db = dir.join("chaperone.db");
+/// A settings file for the binary against the simulator, with its store at `store_url`.
+fn settings_file(app: &TestApp, dir: &Path, store_url: &str) -> PathBuf {
     let settings = dir.join("chaperone.toml");
     std::fs::write(
         &settings,
         format!(
-            "[store]\nurl = \"sqlite://{db}\"\n\n[[tenants]]\nid = \"{tenant}\"\nprofiles_dir = \"{profiles}\"\n\n[tenants.zoom]\naccount_id = \"{account}\"\nclient_id = \"{client}\"\nclient_secret = \"{secret}\"\napi_base_url = \"{api}\"\ntoken_url = \"{token}\"\nrate_limits = {{ light_per_second = 500, medium_per_second = 500 }}\n",
-            db = db.display(),
+            "[store]\nurl = \"{store_url}\"\n\n[server]\nlisten = \"127.0.0.1:0\"\n\n[[tenants]]\nid = \"{tenant}\"\nprofiles_dir = \"{profiles}\"\n\n[tenants.zoom]\naccount_id = \"{account}\"\nclient_id = \"{client}\"\nclient_secret = \"{secret}\"\napi_base_url = \"{api}\"\ntoken_url = \"{token}\"\nrate_limits = {{ light_per_second = 500, medium_per_second = 500 }}\n",
             tenant = common::TENANT,
             profiles = common::repo_profiles().display(),
             account = app.sim.account_id(),
@@ -36,7 +39,7 @@ fn settings_file(app: &TestApp, dir: &Path) -> (PathBuf, PathBuf) {
         ),
     )
     .expect("settings file written");
-    (settings, db)
+    settings
 }
 
 /// Waits (generously) until `done` holds.
@@ -62,11 +65,16 @@ fn written_meetings(app: &TestApp) -> BTreeSet<String> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_sweep_killed_right_after_its_first_write_has_every_write_recorded_after_the_next_run() {
-    let app = spawn_app(Scenario::demo()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let (settings, db) = settings_file(&app, dir.path());
+/// What the killed sweep left: the meetings Zoom applied its writes to, and the meetings whose
+/// passcode the sweep was to add (their join link changed).
+struct Killed {
+    written: BTreeSet<String>,
+    passcode_to_add: BTreeSet<String>,
+}
+
+/// Runs the real `chaperone sweep` with `settings` and kills it with SIGKILL right after Zoom
+/// applied its first meeting write, before the sweep could hear the answer or record anything.
+async fn sweep_killed_after_its_first_write(app: &TestApp, settings: &Path) -> Killed {
     // The meetings whose passcode the sweep is to add (their join link changes).
     let before = app.run(RunKind::Check, false).await;
     let passcode_to_add: BTreeSet<String> = before
@@ -87,7 +95,7 @@ async fn a_sweep_killed_right_after_its_first_write_has_every_write_recorded_aft
     let exe = assert_cmd::cargo::cargo_bin("chaperone");
     let mut child = tokio::process::Command::new(&exe)
         .arg("--config")
-        .arg(&settings)
+        .arg(settings)
         .args(["--log-format", "json", "sweep", "--format", "json"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -101,10 +109,17 @@ async fn a_sweep_killed_right_after_its_first_write_has_every_write_recorded_aft
     let written_by_killed = written_meetings(&app);
     assert!(!written_by_killed.is_empty());
 
-    // The next run settles what the killed one left, then sweeps as usual.
+    Killed {
+        written: written_by_killed,
+        passcode_to_add,
+    }
+}
+
+/// The next `chaperone sweep`, run to the end.
+async fn next_sweep(settings: &Path) {
+    let exe = assert_cmd::cargo::cargo_bin("chaperone");
     let out = tokio::task::spawn_blocking({
-        let exe = exe.clone();
-        let settings = settings.clone();
+        let settings = settings.to_path_buf();
         move || {
             assert_cmd::Command::new(&exe)
                 .arg("--config")
@@ -123,10 +138,13 @@ async fn a_sweep_killed_right_after_its_first_write_has_every_write_recorded_aft
             String::from_utf8_lossy(&out.stderr)
         )
     });
+}
 
-    let store = Store::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
+/// Every write Zoom applied has its change record, its audit events, and its host's digest item
+/// (with the new join link where a passcode was added); each write the killed sweep left was
+/// settled with an `intent.settled` event.
+async fn assert_every_write_recorded(app: &TestApp, store: &Store, killed: &Killed) {
+    let (written_by_killed, passcode_to_add) = (&killed.written, &killed.passcode_to_add);
     let mut runs = Vec::new();
     for summary in store.list_runs(50).await.unwrap() {
         runs.push(store.load_run(&summary.run_id).await.unwrap());
@@ -213,4 +231,90 @@ async fn a_sweep_killed_right_after_its_first_write_has_every_write_recorded_aft
         written_by_killed.is_subset(&settled),
         "every write of the killed sweep was settled: {written_by_killed:?} ⊄ {settled:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sweep_killed_right_after_its_first_write_has_every_write_recorded_after_the_next_run() {
+    let app = spawn_app(Scenario::demo()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("chaperone.db").display());
+    let settings = settings_file(&app, dir.path(), &url);
+    let killed = sweep_killed_after_its_first_write(&app, &settings).await;
+    next_sweep(&settings).await;
+    let store = Store::connect(&url).await.unwrap();
+    assert_every_write_recorded(&app, &store, &killed).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_postgresql_a_sweep_killed_right_after_its_first_write_has_every_write_recorded_after_the_next_run()
+ {
+    let Some(base) = requires::postgres_url("write_intents on PostgreSQL") else {
+        return;
+    };
+    let schema = format!("intents_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+    let app = spawn_app(Scenario::demo()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let settings = settings_file(&app, dir.path(), &url);
+    let killed = sweep_killed_after_its_first_write(&app, &settings).await;
+    next_sweep(&settings).await;
+    let store = Store::connect(&url).await.unwrap();
+    assert_every_write_recorded(&app, &store, &killed).await;
+    store.close().await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_settles_at_start_the_writes_a_killed_sweep_left_unrecorded() {
+    let app = spawn_app(Scenario::demo()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("chaperone.db").display());
+    let settings = settings_file(&app, dir.path(), &url);
+    let killed = sweep_killed_after_its_first_write(&app, &settings).await;
+
+    let loaded = Settings::load(Some(&settings), Some(Default::default())).unwrap();
+    let serve = Application::build_with(
+        loaded,
+        ServeOptions {
+            scheduler: false,
+            ..ServeOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let stop = serve.shutdown_handle();
+    let running = tokio::spawn(serve.run_until_stopped());
+    let store = Store::connect(&url).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let settled: BTreeSet<String> = store
+            .audit_trail(None)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == "intent.settled")
+            .filter_map(|e| e.subject.strip_prefix("zoom:").map(str::to_string))
+            .collect();
+        if killed.written.is_subset(&settled) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "serve never settled {:?} (settled {settled:?})",
+            killed.written
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.shutdown();
+    let _ = running.await;
+    assert_every_write_recorded(&app, &store, &killed).await;
 }
