@@ -471,9 +471,9 @@ async fn the_client_stays_under_the_configured_rate() {
         "never over the limit: {:?}",
         stats.rate_limited
     );
-    // 40 light calls at 20/s is about two seconds: close to the floor.
+    // 40 light calls at 20/s take at least about two seconds (how close to that floor a run
+    // gets is measured by `chaperone bench`, not asserted with a wall-clock ceiling here).
     assert!(took >= Duration::from_millis(1900), "{took:?}");
-    assert!(took < Duration::from_secs(6), "{took:?}");
 }
 
 #[tokio::test]

@@ -223,3 +223,23 @@ pub async fn accepted_id(response: reqwest::Response) -> (String, i64) {
         body["id"].as_i64().expect("an event id"),
     )
 }
+
+/// Waits until every stored webhook event is finished (done or failed): the service has nothing
+/// left to do, so a test can then check that something did *not* happen, without a fixed sleep.
+pub async fn wait_quiet(store: &Store) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let events = store.webhook_events(None).await.expect("events read");
+        if events
+            .iter()
+            .all(|e| matches!(e.state, EventState::Done | EventState::Failed))
+        {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "events still unfinished: {events:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}

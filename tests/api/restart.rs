@@ -119,7 +119,7 @@ async fn killed_after_the_200_and_before_processing_the_event_is_processed_exact
     // The same delivery again (Zoom retrying) is a duplicate.
     let again = post(&client, &url, &body).await;
     assert_eq!(again.status(), 200);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    crate::helpers::wait_quiet(&store).await;
     assert_eq!(patches(&sim), 1, "exactly one PATCH of the meeting");
     let events = store.webhook_events(None).await.unwrap();
     assert_eq!(events.len(), 1, "exactly one stored event");

@@ -396,7 +396,7 @@ async fn a_change_notification_fixes_and_verifies_the_drifted_meeting_once() {
     // Graph delivers the same notification again: nothing new is stored, nothing is written.
     let again = t.post(&body).await;
     assert_eq!(again.status(), 202);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    crate::helpers::wait_quiet(&t.app.store).await;
     assert_eq!(t.teams_events().await.len(), 1);
     assert_eq!(t.meeting_patches(), 1);
     t.app.stop().await;
@@ -412,7 +412,7 @@ async fn a_notification_with_a_wrong_client_state_is_refused_and_nothing_happens
     assert_eq!(answer.status(), 403);
     let text = answer.text().await.expect("text");
     assert!(!text.contains(STATE));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    crate::helpers::wait_quiet(&t.app.store).await;
     assert!(t.teams_events().await.is_empty());
     assert_eq!(t.meeting_patches(), 0);
     // Not a notification collection at all.
