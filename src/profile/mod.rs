@@ -1,8 +1,12 @@
 //! Safeguarding profiles: what a youth session must look like. Profiles are TOML files written by
 //! safeguarding leads; this module holds the resolved, validated form the engine works with.
-//! Parsing, `extends` and validation with file:line:column errors live in [`load`].
+//! Reading files and `extends` live in [`load`], checking one file in `check` (a file per
+//! table), laying a file over its parent in `merge`, and the file:line:column errors in `error`.
 
+mod check;
+mod error;
 pub mod load;
+mod merge;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -13,7 +17,8 @@ use serde::Serialize;
 
 use crate::control::{CloudRecordingPolicy, Control, Level};
 
-pub use load::{LoadError, ProfileError, load_dir, load_file};
+pub use error::{LoadError, ProfileError};
+pub use load::{load_dir, load_file};
 
 /// A resolved profile (its `extends` chain already merged).
 #[derive(Debug, Clone, PartialEq, Serialize)]
