@@ -407,3 +407,29 @@ async fn renew(store: Store, tenant: String, platform: PlatformKind, lost: Arc<A
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_holder_on_this_machine_whose_process_is_gone_is_dead() {
+        let ours = super::super::new_holder();
+        let host = ours.rsplitn(3, ':').nth(2).unwrap_or_default().to_string();
+        // This process is alive.
+        assert!(!holder_is_dead(&format!(
+            "{host}:{}:abc",
+            std::process::id()
+        )));
+        // No process has this pid (above Linux's largest pid_max).
+        let gone = format!("{host}:4294967:abc");
+        assert_eq!(
+            holder_is_dead(&gone),
+            std::path::Path::new("/proc/self").exists()
+        );
+        // Another machine's process cannot be judged from here; nor can a malformed name.
+        assert!(!holder_is_dead("another-machine:4294967:abc"));
+        assert!(!holder_is_dead("not-a-holder"));
+        assert!(!holder_is_dead(&format!("{host}:pid:abc")));
+    }
+}

@@ -13,6 +13,9 @@ use chaperone_sim::{Fault, ZoomSim, ZoomSimConfig};
 use chrono::Utc;
 use serde_json::json;
 
+#[path = "../common/requires.rs"]
+mod requires;
+
 use crate::helpers::{
     DRIFTED, TENANT, accepted_id, event, meeting_event, scenario, spawn_app, test_options,
     wait_processed, write_settings,
@@ -165,4 +168,70 @@ async fn zoom_refuses_a_meeting_id_that_is_not_an_integer() {
     let body: serde_json::Value = answer.json().await.unwrap();
     assert_eq!(status, 400, "{body} {:?}", sim.stats().requests);
     assert_eq!(body["code"], 300);
+}
+
+#[tokio::test]
+async fn a_renewed_claim_is_kept_and_a_claim_that_ran_out_is_taken_naming_its_holder_on_both_backends()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let mut stores = vec![
+        Store::connect(&format!("sqlite://{}", dir.path().join("c.db").display()))
+            .await
+            .unwrap(),
+    ];
+    if let Some(base) = requires::postgres_url("api::claims (its PostgreSQL part)") {
+        use sqlx::Connection;
+        let schema = format!("claims_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+        stores.push(Store::connect(&url).await.unwrap());
+    }
+    let lease = Duration::from_secs(30);
+    for store in stores {
+        let t0 = Utc::now() - chrono::Duration::seconds(120);
+        let id = store_event(&store, DRIFTED, t0).await;
+        let first = store
+            .claim_webhook_event("a:1:x/0", t0, lease)
+            .await
+            .unwrap()
+            .expect("claimed");
+        assert_eq!((first.id, first.taken_over_from), (id, None));
+        // Renewed 20 s later: at 40 s it is still inside its lease.
+        assert!(
+            store
+                .renew_webhook_claim(id, "a:1:x/0", t0 + chrono::Duration::seconds(20))
+                .await
+                .unwrap()
+        );
+        let at_40 = t0 + chrono::Duration::seconds(40);
+        assert!(
+            store
+                .claim_webhook_event("b:2:y/0", at_40, lease)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // Not renewed again: at 60 s it has run out and is taken, naming its holder.
+        let at_60 = t0 + chrono::Duration::seconds(60);
+        let taken = store
+            .claim_webhook_event("b:2:y/0", at_60, lease)
+            .await
+            .unwrap()
+            .expect("taken over");
+        assert_eq!(taken.taken_over_from.as_deref(), Some("a:1:x/0"));
+        assert_eq!(taken.attempts, 2);
+        // The old holder can neither renew nor finish it.
+        assert!(
+            !store
+                .renew_webhook_claim(id, "a:1:x/0", at_60)
+                .await
+                .unwrap()
+        );
+        store.close().await;
+    }
 }
