@@ -6,6 +6,8 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use crate::control::nearest;
+
 /// One problem in one profile file, and where it is.
 ///
 /// `line` and `column` are 1-based (columns count characters, not bytes). They are 0 when the
@@ -97,6 +99,18 @@ impl LoadError {
         errors.dedup();
         LoadError { errors }
     }
+}
+
+/// `: did you mean `x`?` for the name in `names` nearest to `name`, or nothing when none is near.
+pub(crate) fn did_you_mean<'a>(name: &str, names: impl IntoIterator<Item = &'a str>) -> String {
+    hint(nearest(name, names))
+}
+
+/// `: did you mean `x`?`, or nothing.
+pub(crate) fn hint(suggestion: Option<&str>) -> String {
+    suggestion
+        .map(|s| format!(": did you mean `{s}`?"))
+        .unwrap_or_default()
 }
 
 /// 1-based line and column (in characters) of a byte offset.

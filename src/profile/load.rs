@@ -11,9 +11,8 @@ use toml::Spanned;
 
 use super::Profile;
 use super::check::Checker;
-use super::error::{LoadError, ProfileError};
+use super::error::{LoadError, ProfileError, did_you_mean};
 use super::merge::merge;
-use crate::control::nearest;
 
 /// Loads one profile and resolves its `extends` chain from the same folder.
 ///
@@ -177,9 +176,7 @@ impl Loader {
         if !parent.is_file() {
             let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
             let siblings = sibling_stems(folder.unwrap_or(Path::new(".")));
-            let suggestion = nearest(name, siblings.iter().map(String::as_str))
-                .map(|s| format!(": did you mean `{s}`?"))
-                .unwrap_or_default();
+            let suggestion = did_you_mean(name, siblings.iter().map(String::as_str));
             checker.error(
                 extends.span(),
                 "extends",

@@ -10,6 +10,7 @@ use toml::de::DeValue;
 use super::values::{describe, quoted};
 use super::{Checker, Value};
 use crate::control::{CloudRecordingPolicy, Control, Level, nearest};
+use crate::profile::error::hint;
 
 /// What one `[controls]` line asks for.
 #[derive(Debug, Clone, Copy)]
@@ -82,9 +83,7 @@ impl Checker<'_> {
                 // Among equally near levels, suggest the strictest (`of` → `off`).
                 _ => nearest(level, names.iter().rev().copied()),
             };
-            let hint = suggestion
-                .map(|s| format!(": did you mean `{s}`?"))
-                .unwrap_or_default();
+            let hint = hint(suggestion);
             self.error(
                 value.span(),
                 field,

@@ -12,10 +12,11 @@ use super::values::describe;
 use super::{Checker, Fields, Value};
 use crate::control::nearest;
 use crate::profile::CoverWindow;
+use crate::profile::error::{did_you_mean, hint};
 
 /// `[cover-hours]` as written. Its windows may come from the parent; `span` is where to say so
 /// when neither has any.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct RawCoverHours {
     pub(crate) span: Range<usize>,
     pub(crate) timezone: Option<Tz>,
@@ -45,6 +46,13 @@ const WINDOW: Fields<RawWindow> = &[
     }),
 ];
 
+/// The keys every window must have, with what to write.
+const WINDOW_NEEDS: &[(&str, &str)] = &[
+    ("days", "which days, e.g. [\"mon\", \"tue\"]"),
+    ("start", "a start time such as \"09:00\""),
+    ("end", "an end time such as \"21:00\""),
+];
+
 const DAYS: [(&str, Weekday); 7] = [
     ("mon", Weekday::Mon),
     ("tue", Weekday::Tue),
@@ -56,14 +64,10 @@ const DAYS: [(&str, Weekday); 7] = [
 ];
 
 impl Checker<'_> {
-    pub(super) fn cover_hours(&mut self, value: &Value<'_>) -> Option<RawCoverHours> {
-        let mut out = RawCoverHours {
-            span: value.span(),
-            timezone: None,
-            windows: None,
-        };
-        self.fields(value, "cover-hours", COVER_HOURS, &mut out)
-            .then_some(out)
+    pub(super) fn cover_hours(&mut self, value: &Value<'_>, field: &str) -> Option<RawCoverHours> {
+        let span = value.span();
+        let read = self.read(value, field, COVER_HOURS)?;
+        Some(RawCoverHours { span, ..read })
     }
 
     fn timezone(&mut self, value: &Value<'_>, field: &str) -> Option<Tz> {
@@ -71,13 +75,12 @@ impl Checker<'_> {
         if let Ok(tz) = name.parse::<Tz>() {
             return Some(tz);
         }
-        let suggestion = chrono_tz::TZ_VARIANTS
-            .iter()
-            .map(|tz| tz.name())
-            .find(|n| n.eq_ignore_ascii_case(&name))
-            .or_else(|| nearest(&name, chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name())))
-            .map(|s| format!(": did you mean `{s}`?"))
-            .unwrap_or_default();
+        let names = || chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name());
+        let suggestion = hint(
+            names()
+                .find(|n| n.eq_ignore_ascii_case(&name))
+                .or_else(|| nearest(&name, names())),
+        );
         self.error(
             value.span(),
             field,
@@ -114,32 +117,9 @@ impl Checker<'_> {
     }
 
     fn window(&mut self, value: &Value<'_>, field: &str) -> Option<CoverWindow> {
-        let mut raw = RawWindow::default();
-        if !self.fields(value, field, WINDOW, &mut raw) {
-            return None;
-        }
-        let days = self.required(
-            raw.days,
-            value,
-            field,
-            "days",
-            "which days, e.g. [\"mon\", \"tue\"]",
-        );
-        let start = self.required(
-            raw.start,
-            value,
-            field,
-            "start",
-            "a start time such as \"09:00\"",
-        );
-        let end = self.required(
-            raw.end,
-            value,
-            field,
-            "end",
-            "an end time such as \"21:00\"",
-        );
-        let (days, (start, _), (end, end_span)) = (days?, start?, end?);
+        let raw = self.read(value, field, WINDOW)?;
+        self.require(value, field, WINDOW_NEEDS);
+        let (days, (start, _), (end, end_span)) = (raw.days?, raw.start?, raw.end?);
         if end <= start {
             self.error(
                 end_span,
@@ -176,9 +156,7 @@ impl Checker<'_> {
                     }
                 }
                 None => {
-                    let hint = nearest(&lower, DAYS.iter().map(|(n, _)| *n))
-                        .map(|s| format!(": did you mean `{s}`?"))
-                        .unwrap_or_default();
+                    let hint = did_you_mean(&lower, DAYS.iter().map(|(n, _)| *n));
                     self.error(
                         item.span(),
                         &f,

@@ -31,9 +31,10 @@ use toml::de::{DeTable, DeValue};
 
 pub(crate) use controls::Requirement;
 use cover_hours::RawCoverHours;
-use notify::RawNotify;
-use remediation::RawRemediation;
-use staff::RawStaff;
+use notify::{NOTIFY, RawNotify};
+use remediation::{REMEDIATION, RawRemediation};
+use select::SELECT;
+use staff::{RawStaff, STAFF};
 use values::Item;
 use waivers::RawWaiver;
 
@@ -63,13 +64,23 @@ const PROFILE: Fields<RawProfile> = &[
     ("reminders", |c, v, f, p| {
         p.reminders = c.list(v, f, Item::Text).unwrap_or_default();
     }),
-    ("select", |c, v, _, p| p.select = c.select(v)),
+    ("select", |c, v, f, p| {
+        p.select = c.read(v, f, SELECT).unwrap_or_default()
+    }),
     ("controls", |c, v, _, p| p.controls = c.controls(v)),
-    ("staff", |c, v, _, p| p.staff = c.staff(v)),
-    ("cover-hours", |c, v, _, p| p.cover_hours = c.cover_hours(v)),
-    ("remediation", |c, v, _, p| p.remediation = c.remediation(v)),
+    ("staff", |c, v, f, p| {
+        p.staff = c.read(v, f, STAFF).unwrap_or_default()
+    }),
+    ("cover-hours", |c, v, f, p| {
+        p.cover_hours = c.cover_hours(v, f)
+    }),
+    ("remediation", |c, v, f, p| {
+        p.remediation = c.read(v, f, REMEDIATION).unwrap_or_default();
+    }),
     ("waivers", |c, v, _, p| p.waivers = c.waivers(v)),
-    ("notify", |c, v, _, p| p.notify = c.notify(v)),
+    ("notify", |c, v, f, p| {
+        p.notify = c.read(v, f, NOTIFY).unwrap_or_default()
+    }),
 ];
 
 /// A spanned TOML value of the file being checked.
@@ -125,22 +136,18 @@ impl<'s> Checker<'s> {
         Some(raw)
     }
 
-    /// Reads the table at `value` (dotted field `field`) key by key into `out`; `false` (with an
-    /// error) when it is not a table.
-    pub(crate) fn fields<T>(
+    /// Reads the table at `value` (dotted field `field`) key by key; `None` (with an error) when
+    /// it is not a table.
+    pub(crate) fn read<T: Default>(
         &mut self,
         value: &Value<'_>,
         field: &str,
         fields: Fields<T>,
-        out: &mut T,
-    ) -> bool {
-        match self.table(value, field) {
-            Some(table) => {
-                self.walk(table, field, fields, out);
-                true
-            }
-            None => false,
-        }
+    ) -> Option<T> {
+        let table = self.table(value, field)?;
+        let mut out = T::default();
+        self.walk(table, field, fields, &mut out);
+        Some(out)
     }
 
     /// Hands each key of `table` to its reader in `fields`; a key that has none is an error

@@ -15,7 +15,7 @@ pub(crate) struct RawNotify {
     pub(crate) channels: Option<Vec<String>>,
 }
 
-const NOTIFY: Fields<RawNotify> = &[
+pub(super) const NOTIFY: Fields<RawNotify> = &[
     ("safeguarding-leads", |c, v, f, n| {
         n.leads = c.list(v, f, Item::Email);
     }),
@@ -28,12 +28,6 @@ const NOTIFY: Fields<RawNotify> = &[
 ];
 
 impl Checker<'_> {
-    pub(super) fn notify(&mut self, value: &Value<'_>) -> RawNotify {
-        let mut out = RawNotify::default();
-        self.fields(value, "notify", NOTIFY, &mut out);
-        out
-    }
-
     fn escalate_hours(&mut self, value: &Value<'_>, field: &str) -> Option<u32> {
         let n = self.whole_number(value, field, "a whole number of hours such as 24")?;
         if (1..=MAX_ESCALATE_HOURS).contains(&n) {

@@ -2,8 +2,8 @@
 //! may change, and whether a session in progress may be changed.
 
 use super::{Checker, Fields, Value};
-use crate::control::nearest;
 use crate::profile::RemediationMode;
+use crate::profile::error::did_you_mean;
 
 /// `[remediation]` as written: `None` where the file does not say (the parent's value stands).
 #[derive(Debug, Default)]
@@ -13,7 +13,7 @@ pub(crate) struct RawRemediation {
     pub(crate) change_in_progress: Option<bool>,
 }
 
-const REMEDIATION: Fields<RawRemediation> = &[
+pub(super) const REMEDIATION: Fields<RawRemediation> = &[
     ("mode", |c, v, f, r| r.mode = c.mode(v, f)),
     ("max-changes-per-run", |c, v, f, r| {
         r.max_changes_per_run = c.max_changes(v, f);
@@ -24,21 +24,13 @@ const REMEDIATION: Fields<RawRemediation> = &[
 ];
 
 impl Checker<'_> {
-    pub(super) fn remediation(&mut self, value: &Value<'_>) -> RawRemediation {
-        let mut out = RawRemediation::default();
-        self.fields(value, "remediation", REMEDIATION, &mut out);
-        out
-    }
-
     fn mode(&mut self, value: &Value<'_>, field: &str) -> Option<RemediationMode> {
         let mode = self.string(value, field)?;
         match mode.as_str() {
             "enforce" => Some(RemediationMode::Enforce),
             "report" => Some(RemediationMode::Report),
             other => {
-                let hint = nearest(other, ["enforce", "report"])
-                    .map(|s| format!(": did you mean `{s}`?"))
-                    .unwrap_or_default();
+                let hint = did_you_mean(other, ["enforce", "report"]);
                 self.error(
                     value.span(),
                     field,

@@ -5,7 +5,7 @@ use super::values::Item;
 use super::{Checker, Fields, Value};
 use crate::profile::{Selector, TrackingField};
 
-const SELECT: Fields<Selector> = &[
+pub(super) const SELECT: Fields<Selector> = &[
     ("host-groups", |c, v, f, s| {
         s.host_groups = c.list(v, f, Item::Text).unwrap_or_default();
     }),
@@ -35,13 +35,13 @@ const TRACKING_FIELD: Fields<RawTrackingField> = &[
     ("value", |c, v, f, t| t.value = c.text_value(v, f)),
 ];
 
-impl Checker<'_> {
-    pub(super) fn select(&mut self, value: &Value<'_>) -> Selector {
-        let mut select = Selector::default();
-        self.fields(value, "select", SELECT, &mut select);
-        select
-    }
+/// The keys every tracking field must have, with what to write.
+const TRACKING_FIELD_NEEDS: &[(&str, &str)] = &[
+    ("field", "the tracking field's name"),
+    ("value", "the value to match"),
+];
 
+impl Checker<'_> {
     fn tracking_fields(&mut self, value: &Value<'_>, field: &str) -> Vec<TrackingField> {
         let mut out = Vec::new();
         let Some(items) = self.array(
@@ -53,19 +53,11 @@ impl Checker<'_> {
         };
         for (i, item) in items.iter().enumerate() {
             let item_field = format!("{field}[{i}]");
-            let mut raw = RawTrackingField::default();
-            if !self.fields(item, &item_field, TRACKING_FIELD, &mut raw) {
+            let Some(raw) = self.read(item, &item_field, TRACKING_FIELD) else {
                 continue;
-            }
-            let name = self.required(
-                raw.field,
-                item,
-                &item_field,
-                "field",
-                "the tracking field's name",
-            );
-            let wanted = self.required(raw.value, item, &item_field, "value", "the value to match");
-            if let (Some(field), Some(value)) = (name, wanted) {
+            };
+            self.require(item, &item_field, TRACKING_FIELD_NEEDS);
+            if let (Some(field), Some(value)) = (raw.field, raw.value) {
                 out.push(TrackingField { field, value });
             }
         }

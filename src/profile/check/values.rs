@@ -34,23 +34,14 @@ impl Checker<'_> {
         self.error(key.span(), field, message);
     }
 
-    /// Reports a missing required key of `table` at the table itself.
-    pub(crate) fn required<T>(
-        &mut self,
-        found: Option<T>,
-        table: &Value<'_>,
-        field: &str,
-        key: &str,
-        what: &str,
-    ) -> Option<T> {
-        if found.is_none() && !has_key(table, key) {
-            self.error(
-                table.span(),
-                &format!("{field}.{key}"),
-                format!("missing `{key}`: {what}"),
-            );
+    /// Reports each of `keys` that `table` lacks, at the table itself, with what to write.
+    pub(crate) fn require(&mut self, table: &Value<'_>, field: &str, keys: &[(&str, &str)]) {
+        for (key, what) in keys {
+            if !has_key(table, key) {
+                let message = format!("missing `{key}`: {what}");
+                self.error(table.span(), &format!("{field}.{key}"), message);
+            }
         }
-        found
     }
 
     pub(crate) fn table<'v, 'i>(

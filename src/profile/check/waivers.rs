@@ -65,6 +65,17 @@ const WAIVER: Fields<WaiverKeys> = &[
     ("expires", |c, v, f, w| w.expires = c.expiry(v, f)),
 ];
 
+/// The keys every waiver must have besides its target, with what to write.
+const WAIVER_NEEDS: &[(&str, &str)] = &[
+    ("control", "the control it waives"),
+    ("reason", "why this exception is safe"),
+    ("approver", "who approved this exception"),
+    (
+        "expires",
+        "when it ends, e.g. \"2027-01-31\": every exception must end",
+    ),
+];
+
 impl Checker<'_> {
     pub(super) fn waivers(&mut self, value: &Value<'_>) -> Vec<RawWaiver> {
         let mut out = Vec::new();
@@ -80,10 +91,8 @@ impl Checker<'_> {
     }
 
     fn waiver(&mut self, value: &Value<'_>, field: &str) -> Option<RawWaiver> {
-        let mut keys = WaiverKeys::default();
-        if !self.fields(value, field, WAIVER, &mut keys) {
-            return None;
-        }
+        let keys = self.read(value, field, WAIVER)?;
+        self.require(value, field, WAIVER_NEEDS);
         let applies_to = match (has_key(value, "session"), has_key(value, "host")) {
             (true, true) => {
                 self.error(
@@ -107,40 +116,12 @@ impl Checker<'_> {
                 .map(WaiverTarget::Session)
                 .or(keys.host.map(WaiverTarget::Host)),
         };
-        let control = self.required(
-            keys.control,
-            value,
-            field,
-            "control",
-            "the control it waives",
-        );
-        let reason = self.required(
-            keys.reason,
-            value,
-            field,
-            "reason",
-            "why this exception is safe",
-        );
-        let approver = self.required(
-            keys.approver,
-            value,
-            field,
-            "approver",
-            "who approved this exception",
-        );
-        let expires = self.required(
-            keys.expires,
-            value,
-            field,
-            "expires",
-            "when it ends, e.g. \"2027-01-31\": every exception must end",
-        );
         Some(RawWaiver {
             applies_to: applies_to?,
-            control: control?,
-            reason: reason?,
-            approver: approver?,
-            expires: expires?,
+            control: keys.control?,
+            reason: keys.reason?,
+            approver: keys.approver?,
+            expires: keys.expires?,
         })
     }
 
