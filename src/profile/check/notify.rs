@@ -37,7 +37,8 @@ impl Checker<'_> {
             value.span(),
             field,
             format!(
-                "must be between 1 and {MAX_ESCALATE_HOURS} hours (two weeks) before the                          session starts"
+                "must be between 1 and {MAX_ESCALATE_HOURS} hours (two weeks) before the \
+                 session starts"
             ),
         );
         None
@@ -61,5 +62,14 @@ mod tests {
         let raw = raw.unwrap();
         assert_eq!(raw.notify.escalate_hours_before, Some(336));
         assert_eq!(raw.notify.channels, Some(vec!["teams".to_string()]));
+    }
+
+    #[test]
+    fn escalation_hours_out_of_range_are_named_in_one_plain_sentence() {
+        let e = only_error("[notify]\nescalate-hours-before = 0\n");
+        assert_eq!(
+            e.message,
+            "must be between 1 and 336 hours (two weeks) before the session starts"
+        );
     }
 }
