@@ -576,3 +576,82 @@ fn notify_mistakes_each_point_at_their_own_place() {
     let e = error_at(&errors, &file, "notify.chanels", "chanels");
     assert_mentions(e, &["did you mean `channels`?"]);
 }
+
+#[test]
+fn a_misspelt_key_in_any_table_is_an_error_at_its_line_naming_the_nearest_key() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let file = dir.path().join("tables.toml");
+    let text = "\
+[select]
+tracking-fields = [{ field = \"Type\", valeu = \"Youth\" }]
+
+[cover-hours]
+timezon = \"Europe/London\"
+windows = [{ days = [\"mon\"], start = \"09:00\", edn = \"21:00\" }]
+
+[remediation]
+max-change-per-run = 10
+
+[[waivers]]
+host = \"host@example.org\"
+control = \"passcode\"
+reason = \"Agreed with the lead\"
+aprover = \"dsl@example.org\"
+expires = \"2027-01-31\"
+
+[notify]
+webhooks = [\"slack\"]
+";
+    std::fs::write(&file, text).expect("the profile is written");
+    let errors = match load_file(&file, LONDON) {
+        Ok(_) => panic!("a profile with misspelt keys loaded"),
+        Err(LoadError { errors }) => errors,
+    };
+    let cases = [
+        (
+            "select.tracking-fields[0].valeu",
+            "valeu",
+            "did you mean `value`?",
+        ),
+        ("cover-hours.timezon", "timezon", "did you mean `timezone`?"),
+        ("cover-hours.windows[0].edn", "edn", "did you mean `end`?"),
+        (
+            "remediation.max-change-per-run",
+            "max-change-per-run",
+            "did you mean `max-changes-per-run`?",
+        ),
+        ("waivers[0].aprover", "aprover", "did you mean `approver`?"),
+        (
+            "notify.webhooks",
+            "webhooks",
+            "expected one of `safeguarding-leads`, `escalate-hours-before`, `channels`",
+        ),
+    ];
+    for (field, key, hint) in cases {
+        let e = error_at(&errors, &file, field, key);
+        assert_mentions(e, &[&format!("unknown key `{key}`"), hint]);
+        assert!(
+            e.to_string()
+                .starts_with(&format!("{}:{}:", file.display(), e.line)),
+            "{e}"
+        );
+    }
+    // A misspelt key is not read, so the keys it stood for are also missing.
+    assert!(
+        errors.iter().any(|e| e.field == "waivers[0].approver"),
+        "{errors:#?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.field == "cover-hours.windows[0].end"),
+        "{errors:#?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.field == "select.tracking-fields[0].value"),
+        "{errors:#?}"
+    );
+    assert_eq!(errors.len(), cases.len() + 3, "{errors:#?}");
+}
