@@ -23,6 +23,7 @@ pub(crate) struct RawCoverHours {
     pub(crate) windows: Option<Vec<CoverWindow>>,
 }
 
+/// The keys of `[cover-hours]`.
 const COVER_HOURS: Fields<RawCoverHours> = &[
     ("timezone", |c, v, f, h| h.timezone = c.timezone(v, f)),
     ("windows", |c, v, f, h| h.windows = c.windows(v, f)),
@@ -36,13 +37,14 @@ struct RawWindow {
     end: Option<(NaiveTime, Range<usize>)>,
 }
 
+/// The keys of one window.
 const WINDOW: Fields<RawWindow> = &[
     ("days", |c, v, f, w| w.days = c.days(v, f)),
     ("start", |c, v, f, w| {
-        w.start = c.time(v, f).map(|t| (t, v.span()))
+        w.start = c.time(v, f).map(|t| (t, v.span()));
     }),
     ("end", |c, v, f, w| {
-        w.end = c.time(v, f).map(|t| (t, v.span()))
+        w.end = c.time(v, f).map(|t| (t, v.span()));
     }),
 ];
 

@@ -65,21 +65,21 @@ const PROFILE: Fields<RawProfile> = &[
         p.reminders = c.list(v, f, Item::Text).unwrap_or_default();
     }),
     ("select", |c, v, f, p| {
-        p.select = c.read(v, f, SELECT).unwrap_or_default()
+        p.select = c.read(v, f, SELECT).unwrap_or_default();
     }),
     ("controls", |c, v, _, p| p.controls = c.controls(v)),
     ("staff", |c, v, f, p| {
-        p.staff = c.read(v, f, STAFF).unwrap_or_default()
+        p.staff = c.read(v, f, STAFF).unwrap_or_default();
     }),
     ("cover-hours", |c, v, f, p| {
-        p.cover_hours = c.cover_hours(v, f)
+        p.cover_hours = c.cover_hours(v, f);
     }),
     ("remediation", |c, v, f, p| {
         p.remediation = c.read(v, f, REMEDIATION).unwrap_or_default();
     }),
     ("waivers", |c, v, _, p| p.waivers = c.waivers(v)),
     ("notify", |c, v, f, p| {
-        p.notify = c.read(v, f, NOTIFY).unwrap_or_default()
+        p.notify = c.read(v, f, NOTIFY).unwrap_or_default();
     }),
 ];
 

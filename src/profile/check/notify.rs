@@ -15,6 +15,7 @@ pub(crate) struct RawNotify {
     pub(crate) channels: Option<Vec<String>>,
 }
 
+/// The keys of `[notify]`.
 pub(super) const NOTIFY: Fields<RawNotify> = &[
     ("safeguarding-leads", |c, v, f, n| {
         n.leads = c.list(v, f, Item::Email);
@@ -23,7 +24,7 @@ pub(super) const NOTIFY: Fields<RawNotify> = &[
         n.escalate_hours_before = c.escalate_hours(v, f);
     }),
     ("channels", |c, v, f, n| {
-        n.channels = c.list(v, f, Item::Text)
+        n.channels = c.list(v, f, Item::Text);
     }),
 ];
 

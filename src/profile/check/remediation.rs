@@ -13,6 +13,7 @@ pub(crate) struct RawRemediation {
     pub(crate) change_in_progress: Option<bool>,
 }
 
+/// The keys of `[remediation]`.
 pub(super) const REMEDIATION: Fields<RawRemediation> = &[
     ("mode", |c, v, f, r| r.mode = c.mode(v, f)),
     ("max-changes-per-run", |c, v, f, r| {

@@ -5,6 +5,7 @@ use super::values::Item;
 use super::{Checker, Fields, Value};
 use crate::profile::{Selector, TrackingField};
 
+/// The keys of `[select]`: each criterion is a list; any one matching selects a session.
 pub(super) const SELECT: Fields<Selector> = &[
     ("host-groups", |c, v, f, s| {
         s.host_groups = c.list(v, f, Item::Text).unwrap_or_default();
@@ -30,6 +31,7 @@ struct RawTrackingField {
     value: Option<String>,
 }
 
+/// The keys of one tracking field.
 const TRACKING_FIELD: Fields<RawTrackingField> = &[
     ("field", |c, v, f, t| t.field = c.text_value(v, f)),
     ("value", |c, v, f, t| t.value = c.text_value(v, f)),

@@ -13,13 +13,14 @@ pub(crate) struct RawStaff {
     pub(crate) duty_pool: Option<Vec<String>>,
 }
 
+/// The keys of `[staff]`.
 pub(super) const STAFF: Fields<RawStaff> = &[
     ("groups", |c, v, f, s| s.groups = c.list(v, f, Item::Text)),
     ("domains", |c, v, f, s| {
-        s.domains = c.list(v, f, Item::Domain)
+        s.domains = c.list(v, f, Item::Domain);
     }),
     ("emails", |c, v, f, s| s.emails = c.list(v, f, Item::Email)),
     ("duty-pool", |c, v, f, s| {
-        s.duty_pool = c.list(v, f, Item::Email)
+        s.duty_pool = c.list(v, f, Item::Email);
     }),
 ];

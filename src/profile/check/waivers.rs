@@ -56,6 +56,7 @@ struct WaiverKeys {
     expires: Option<Expiry>,
 }
 
+/// The keys of one `[[waivers]]` table.
 const WAIVER: Fields<WaiverKeys> = &[
     ("session", |c, v, f, w| w.session = c.session_id(v, f)),
     ("host", |c, v, f, w| w.host = c.item(v, f, Item::Email)),
