@@ -192,7 +192,8 @@ pub struct SimStats {
     /// Writes answered 2xx.
     pub writes_applied: u64,
     /// Writes answered 2xx per meeting id (as text: JSON object keys), so a test can prove no
-    /// change was applied to a meeting twice.
+    /// change was applied to a meeting twice; an occurrence's own writes are counted under
+    /// `ID?occurrence_id=OCC`.
     pub meeting_writes_applied: BTreeMap<String, u64>,
     /// Per-second 429s by category.
     pub rate_limited: BTreeMap<String, u64>,

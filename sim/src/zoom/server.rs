@@ -352,7 +352,13 @@ async fn dispatch(
         let mut st = lock(&shared.stats);
         st.writes_applied += 1;
         if let Some(id) = meeting_id {
-            *st.meeting_writes_applied.entry(id.to_string()).or_default() += 1;
+            // An occurrence's own write (`?occurrence_id=`, zoom.md §2) is a write of that
+            // occurrence, counted apart from its series'.
+            let key = match query.get("occurrence_id") {
+                Some(occurrence) => format!("{id}?occurrence_id={occurrence}"),
+                None => id.to_string(),
+            };
+            *st.meeting_writes_applied.entry(key).or_default() += 1;
         }
     }
     if let Some(delay) = fx.delay_answer {
