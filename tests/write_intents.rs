@@ -18,6 +18,7 @@ use chaperone::server::{Application, ServeOptions};
 use chaperone::settings::Settings;
 use chaperone::store::Store;
 use chaperone_sim::{Fault, Scenario};
+use chrono::Utc;
 use common::{TestApp, spawn_app};
 use serde_json::Value;
 use sqlx::Connection;
@@ -318,4 +319,89 @@ async fn serve_settles_at_start_the_writes_a_killed_sweep_left_unrecorded() {
     stop.shutdown();
     let _ = running.await;
     assert_every_write_recorded(&app, &store, &killed).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_another_writer_of_the_process_is_changing_is_not_written_by_a_second_one() {
+    use chaperone::store::StoreError;
+    use chaperone::store::intents::NewIntent;
+    let app = spawn_app(Scenario::demo()).await;
+    let check = app.run(RunKind::Check, false).await;
+    let drifted = check
+        .sessions
+        .iter()
+        .find(|s| {
+            s.findings
+                .iter()
+                .any(|f| f.control == Control::Passcode && f.status == Status::Drift)
+        })
+        .expect("a drifted session")
+        .session_id
+        .clone();
+    let session = app
+        .platform
+        .fetch_session(&drifted)
+        .await
+        .expect("read")
+        .expect("exists");
+    // Another writer of this process (a webhook worker beside the schedule, sharing the store
+    // and its writer lease) is changing it.
+    let run = app
+        .store
+        .start_run(common::TENANT, RunKind::Webhook, false, Utc::now())
+        .await
+        .unwrap();
+    let intent = NewIntent {
+        tenant: common::TENANT,
+        run_id: &run,
+        session: &session,
+        profile: "youth-group",
+        changes: &[],
+        before: Default::default(),
+    };
+    app.store
+        .open_write_intent(&intent)
+        .await
+        .expect("first writer");
+    match app.store.open_write_intent(&intent).await {
+        Err(StoreError::SessionBeingWritten { holder, .. }) => {
+            assert_eq!(holder, app.store.holder())
+        }
+        other => panic!("expected SessionBeingWritten, got {other:?}"),
+    }
+
+    let patched_before = app
+        .sim
+        .stats()
+        .meeting_writes_applied
+        .get(&drifted)
+        .copied();
+    let sweep = app.run(RunKind::Sweep, false).await;
+    assert_eq!(
+        app.sim
+            .stats()
+            .meeting_writes_applied
+            .get(&drifted)
+            .copied(),
+        patched_before,
+        "the second writer left the session alone"
+    );
+    let report = sweep
+        .sessions
+        .iter()
+        .find(|s| s.session_id == drifted)
+        .expect("reported");
+    let passcode = report
+        .findings
+        .iter()
+        .find(|f| f.control == Control::Passcode)
+        .expect("judged");
+    assert!(
+        passcode.detail.contains("another chaperone writer"),
+        "{}",
+        passcode.detail
+    );
+    assert!(report.changes.is_empty());
+    // Every other drifted session was fixed.
+    assert!(app.sim.stats().writes_applied > 0);
 }

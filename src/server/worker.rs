@@ -450,6 +450,19 @@ async fn harden_meeting(
     if engine::select_profile(&tenant.profiles, &session).is_none() {
         return done("out of scope: no profile selects this meeting", None);
     }
+    // A write a stopped process left unrecorded is settled before the session is written again
+    // (its open intent would refuse the write).
+    if let Err(e) = crate::intents::settle_open(
+        &tenant.id,
+        platform.as_ref(),
+        &tenant.profiles,
+        &state.store,
+        Utc::now(),
+    )
+    .await
+    {
+        return retry("could not settle open write intents", &e);
+    }
     let directory = match platform.directory().await {
         Ok(d) => d,
         Err(e) => return retry("could not read the user directory", &e),

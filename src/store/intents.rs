@@ -76,7 +76,9 @@ pub struct Settlement<'a> {
 
 impl Store {
     /// Records that a write is about to be sent, committed before this returns. Returns the
-    /// intent's id. The intent stays open until the session's result is recorded.
+    /// intent's id. The intent stays open until the session's result is recorded. A session with
+    /// an open intent already (another writer is changing it, or a stopped process's write is not
+    /// yet settled) is [`StoreError::SessionBeingWritten`]: the caller must not write it.
     pub async fn open_write_intent(&self, intent: &NewIntent<'_>) -> Result<i64, StoreError> {
         const ACTION: &str = "recording a write intent";
         let run = Id::parse(intent.run_id).ok_or_else(|| StoreError::RunNotFound {
@@ -93,7 +95,7 @@ impl Store {
         let before = serde_json::to_value(&intent.before).unwrap_or_default();
         let at = Ts::new(Utc::now());
         on_backend!(self, |pool, _d| {
-            let row = sqlx::query(
+            let inserted = sqlx::query(
                 "INSERT INTO write_intents (tenant, platform, run_id, holder, session_id, session, \
                  profile, changes, \"before\", created_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
@@ -109,9 +111,39 @@ impl Store {
             .bind(Json(before))
             .bind(at)
             .fetch_one(pool)
-            .await
-            .map_err(db(ACTION))?;
-            col(&row, "id")
+            .await;
+            match inserted {
+                Ok(row) => col(&row, "id"),
+                // Another open intent for the session (migration 0005): another writer is on it.
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                    let other = sqlx::query(
+                        "SELECT holder, created_at FROM write_intents WHERE tenant = $1 \
+                         AND platform = $2 AND session_id = $3 AND closed_at IS NULL",
+                    )
+                    .bind(intent.tenant)
+                    .bind(intent.session.platform.name())
+                    .bind(&intent.session.id)
+                    .fetch_optional(pool)
+                    .await
+                    .map_err(db(ACTION))?;
+                    let (holder, since) = match other {
+                        Some(r) => (
+                            col::<_, String>(&r, "holder")?,
+                            col::<_, Ts>(&r, "created_at")?
+                                .get()
+                                .format("%Y-%m-%d %H:%M:%S UTC")
+                                .to_string(),
+                        ),
+                        None => ("another writer".to_string(), "just now".to_string()),
+                    };
+                    Err(StoreError::SessionBeingWritten {
+                        subject: format!("{}:{}", intent.session.platform.name(), intent.session.id),
+                        holder,
+                        since,
+                    })
+                }
+                Err(e) => Err(db(ACTION)(e)),
+            }
         })
     }
 

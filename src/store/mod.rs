@@ -131,6 +131,17 @@ pub enum StoreError {
     },
 
     #[error(
+        "session `{subject}` was not changed: another chaperone writer (`{holder}`) is changing it \
+         right now, or its write from {since} is not yet recorded (the next sweep settles it); \
+         the next run checks the session again"
+    )]
+    SessionBeingWritten {
+        subject: String,
+        holder: String,
+        since: String,
+    },
+
+    #[error(
         "stored data cannot be read back ({what}): {detail}. The database was changed outside \
          chaperone or by a newer version; use that version or restore a backup"
     )]
@@ -353,6 +364,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "intents_and_leases",
         include_str!("../../migrations/sqlite/0004_intents_and_leases.sql"),
         include_str!("../../migrations/postgres/0004_intents_and_leases.sql"),
+    ),
+    (
+        5,
+        "one_open_intent_per_session",
+        include_str!("../../migrations/sqlite/0005_one_open_intent_per_session.sql"),
+        include_str!("../../migrations/postgres/0005_one_open_intent_per_session.sql"),
     ),
 ];
 
