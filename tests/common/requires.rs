@@ -18,7 +18,13 @@ pub fn missing(test: &str, what: &str, how: &str) {
     if in_ci() {
         panic!("{test} needs {what}, which is missing in CI ({how}); CI must run it for real");
     }
-    eprintln!("SKIPPED: {test}: {what} is missing ({how})");
+    // Written to the process's stderr directly, not through `eprintln!`, which the test harness
+    // captures and hides for a passing test: a skip must be seen.
+    use std::io::Write as _;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED: {test}: {what} is missing ({how})"
+    );
 }
 
 /// The PostgreSQL URL for `test`, or `None` (after [`missing`]) when none is configured.
