@@ -137,7 +137,11 @@ impl Store {
                         None => ("another writer".to_string(), "just now".to_string()),
                     };
                     Err(StoreError::SessionBeingWritten {
-                        subject: format!("{}:{}", intent.session.platform.name(), intent.session.id),
+                        subject: format!(
+                            "{}:{}",
+                            intent.session.platform.name(),
+                            intent.session.id
+                        ),
                         holder,
                         since,
                     })
