@@ -763,7 +763,7 @@ async fn collect_organizer(
                         Utc::now(),
                     ),
                     Err(e) => {
-                        tracing::warn!(topic = %found.topic, error = %e, "could not read a meeting");
+                        tracing::warn!(topic = %crate::report::printable(&found.topic), error = %e, "could not read a meeting");
                         map::unreadable_session(
                             &format!("event:{}", found.first_event),
                             &host,
