@@ -13,8 +13,7 @@ use chaperone_sim::{Fault, ZoomSim, ZoomSimConfig};
 use chrono::Utc;
 use serde_json::json;
 
-#[path = "../common/requires.rs"]
-mod requires;
+use crate::requires;
 
 use crate::helpers::{
     DRIFTED, TENANT, accepted_id, event, meeting_event, scenario, spawn_app, test_options,

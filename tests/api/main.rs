@@ -6,6 +6,9 @@ mod claims;
 mod health;
 mod helpers;
 mod queue;
+/// PostgreSQL / openssl: skipped loudly, or failed in CI (one copy for the whole binary).
+#[path = "../common/requires.rs"]
+mod requires;
 mod restart;
 mod teams;
 mod webhooks;

@@ -9,8 +9,7 @@ use chaperone::store::webhooks::{EventState, NewWebhookEvent, Received};
 use chrono::Utc;
 use sqlx::Connection;
 
-#[path = "../common/requires.rs"]
-mod requires;
+use crate::requires;
 
 /// The stores to test: SQLite always, PostgreSQL in a fresh schema when configured.
 async fn stores() -> Vec<(Store, Option<tempfile::TempDir>)> {
