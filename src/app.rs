@@ -192,6 +192,12 @@ pub async fn run_configured(
             )
             .await?;
             if let Some(lease) = lease {
+                if lease.lost() {
+                    // Another process took the platform over while this one stalled: both may
+                    // have written, so the run is not all clear.
+                    tracing::error!(tenant = %tenant.id, "the writer lease was lost during the sweep; run `chaperone check` to see the state");
+                    exit = 2;
+                }
                 lease.release().await;
             }
             exit = exit.max(report.exit_code());
