@@ -1,4 +1,4 @@
-//! Located errors: what went wrong in a profile file, at which file:line:column, about which
+//! Located errors: what went wrong in a profile file, at which `file:line:column`, about which
 //! dotted field. Kept apart from the checker so that the error type the rest of the crate sees
 //! (and the fuzz target asserts on) does not move when the checking does.
 
@@ -121,7 +121,7 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     }
     let before = &text[..offset];
     let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let column = before[line_start..].chars().count() + 1;
     (line, column)
 }

@@ -18,6 +18,9 @@ use super::merge::merge;
 ///
 /// `default_timezone` is the tenant's time zone: used for cover hours without a `timezone`, and
 /// for waiver expiry dates.
+///
+/// # Errors
+/// Every problem in the file and its parents, each with its file, line, column and field.
 pub fn load_file(path: &Path, default_timezone: Tz) -> Result<Profile, LoadError> {
     let mut loader = Loader::new(default_timezone);
     let profile = loader.resolve(path, &mut Vec::new());
@@ -30,6 +33,9 @@ pub fn load_file(path: &Path, default_timezone: Tz) -> Result<Profile, LoadError
 /// Loads every `*.toml` profile in `dir` (not its subfolders; files whose name starts with `.`
 /// are skipped), sorted by name. Reports all errors of all files together. A folder without
 /// any profile is an error: a sweep with nothing to compare against would pass silently.
+///
+/// # Errors
+/// Every problem in every file (or the folder that could not be read, or has no profile).
 pub fn load_dir(dir: &Path, default_timezone: Tz) -> Result<Vec<Profile>, LoadError> {
     let mut loader = Loader::new(default_timezone);
     let entries = match std::fs::read_dir(dir) {
@@ -122,7 +128,7 @@ impl Loader {
         if let Some(raw) = &raw
             && let Some(extends) = &raw.extends
         {
-            match self.parent_path(path, extends, stack, &mut checker) {
+            match Self::parent_path(path, extends, stack, &mut checker) {
                 Some(parent_path) => {
                     stack.push(path.to_path_buf());
                     parent = self.resolve(&parent_path, stack);
@@ -150,7 +156,6 @@ impl Loader {
 
     /// The file named by `extends`, or `None` (with an error) when it is missing or a cycle.
     fn parent_path(
-        &mut self,
         path: &Path,
         extends: &Spanned<String>,
         stack: &[PathBuf],

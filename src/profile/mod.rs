@@ -1,7 +1,7 @@
 //! Safeguarding profiles: what a youth session must look like. Profiles are TOML files written by
 //! safeguarding leads; this module holds the resolved, validated form the engine works with.
 //! Reading files and `extends` live in [`load`], checking one file in `check` (a file per
-//! table), laying a file over its parent in `merge`, and the file:line:column errors in `error`.
+//! table), laying a file over its parent in `merge`, and the `file:line:column` errors in `error`.
 
 mod check;
 mod error;

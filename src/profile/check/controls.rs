@@ -29,7 +29,7 @@ impl Checker<'_> {
         let Some(table) = self.table(value, "controls") else {
             return out;
         };
-        for (key, value) in table.iter() {
+        for (key, value) in table {
             let k = key.get_ref().as_ref();
             let field = format!("controls.{k}");
             match k.parse::<Control>() {

@@ -151,22 +151,16 @@ impl Checker<'_> {
                 continue;
             };
             let lower = name.trim().to_ascii_lowercase();
-            match DAYS.iter().find(|(n, _)| *n == lower) {
-                Some((_, day)) => {
-                    if !out.contains(day) {
-                        out.push(*day);
-                    }
-                }
-                None => {
-                    let hint = did_you_mean(&lower, DAYS.iter().map(|(n, _)| *n));
-                    self.error(
-                        item.span(),
-                        &f,
-                        format!(
-                            "unknown day `{name}`{hint} Days are mon, tue, wed, thu, fri, sat, sun"
-                        ),
-                    );
-                }
+            let Some((_, day)) = DAYS.iter().find(|(n, _)| *n == lower) else {
+                let hint = did_you_mean(&lower, DAYS.iter().map(|(n, _)| *n));
+                let message = format!(
+                    "unknown day `{name}`{hint} Days are mon, tue, wed, thu, fri, sat, sun"
+                );
+                self.error(item.span(), &f, message);
+                continue;
+            };
+            if !out.contains(day) {
+                out.push(*day);
             }
         }
         Some(out)

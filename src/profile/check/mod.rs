@@ -154,7 +154,7 @@ impl<'s> Checker<'s> {
     /// naming the nearest valid key. At the top of the file, a control's name is sent to
     /// `[controls]`.
     fn walk<T>(&mut self, table: &DeTable<'_>, prefix: &str, fields: Fields<T>, out: &mut T) {
-        for (key, value) in table.iter() {
+        for (key, value) in table {
             let k = key.get_ref().as_ref();
             let field = if prefix.is_empty() {
                 k.to_string()

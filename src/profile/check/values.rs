@@ -123,13 +123,11 @@ impl Checker<'_> {
             self.error(value.span(), field, message);
             return None;
         };
-        match i128::from_str_radix(n.as_str(), n.radix()) {
-            Ok(n) => Some(n),
-            Err(_) => {
-                self.error(value.span(), field, "not a whole number");
-                None
-            }
+        let parsed = i128::from_str_radix(n.as_str(), n.radix()).ok();
+        if parsed.is_none() {
+            self.error(value.span(), field, "not a whole number");
         }
+        parsed
     }
 
     pub(crate) fn list(

@@ -220,8 +220,7 @@ fn end_of_day(date: NaiveDate, timezone: Tz) -> DateTime<Utc> {
                 .from_local_datetime(&(last - Duration::hours(h)))
                 .latest()
         })
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_else(|| Utc.from_utc_datetime(&last))
+        .map_or_else(|| Utc.from_utc_datetime(&last), |t| t.with_timezone(&Utc))
 }
 
 #[cfg(test)]
