@@ -328,3 +328,43 @@ async fn a_topic_with_terminal_escapes_is_shown_neutralised_in_table_and_csv_and
         "JSON keeps the exact topic"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_teams_check_whose_secret_entra_refuses_is_a_failed_run() {
+    let sim = chaperone::platform::teams::sim::start_demo_sim()
+        .await
+        .expect("Graph simulator");
+    let dir = tempfile::tempdir().unwrap();
+    let settings = dir.path().join("chaperone.toml");
+    std::fs::write(
+        &settings,
+        format!(
+            "[store]\nurl = \"sqlite://{db}\"\n\n[[tenants]]\nid = \"riverside-youth\"\nprofiles_dir = \"{profiles}\"\n\n[tenants.teams]\ntenant_id = \"{tenant}\"\nclient_id = \"{client}\"\nclient_secret = \"a-secret-entra-no-longer-accepts\"\nstaff_group_id = \"{group}\"\ngraph_base_url = \"{graph}\"\ntoken_url = \"{token}\"\n",
+            db = dir.path().join("c.db").display(),
+            profiles = common::repo_profiles().display(),
+            tenant = sim.tenant_id(),
+            client = sim.client_id(),
+            group = sim.staff_group_id(),
+            graph = sim.graph_base_url(),
+            token = sim.token_url(),
+        ),
+    )
+    .unwrap();
+    let out = run_cli(move |c| {
+        c.arg("--config")
+            .arg(&settings)
+            .args(["check", "--format", "json"]);
+    })
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(report["status"], "failed", "{report}");
+    assert!(
+        report["failures"][0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("access token")),
+        "{report}"
+    );
+    assert!(!text(&out).contains("a-secret-entra-no-longer-accepts"));
+    sim.shutdown().await;
+}
