@@ -180,3 +180,55 @@ async fn a_lease_left_by_a_process_that_died_on_another_machine_is_taken_once_it
         None
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lease_whose_sweep_was_killed_on_this_machine_is_taken_at_once_by_the_next_sweep() {
+    let app = spawn_app(Scenario::demo()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (settings, url) = settings_file(&app, dir.path());
+    app.sim
+        .inject(Fault::delay(Duration::from_secs(30)).on_route("PATCH /v2/meetings/{meetingId}"));
+    let log = std::fs::File::create(dir.path().join("first.log")).unwrap();
+    let mut first = sweep(&settings, &[])
+        .stderr(log)
+        .spawn()
+        .expect("first sweep starts");
+    let first_pid = first.id().expect("a pid");
+    let store = Store::connect(&url).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while store
+        .lease_holder(common::TENANT, PlatformKind::Zoom)
+        .await
+        .unwrap()
+        .is_none()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the first sweep never took the lease: {}",
+            std::fs::read_to_string(dir.path().join("first.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.start_kill().expect("SIGKILL");
+    let _ = first.wait().await;
+    app.sim.clear_faults();
+    let held = store
+        .lease_holder(common::TENANT, PlatformKind::Zoom)
+        .await
+        .unwrap()
+        .expect("the dead sweep's lease is still there");
+    assert!(held.holder.contains(&format!(":{first_pid}:")), "{held:?}");
+    assert!(held.expires_at > Utc::now(), "and has not expired");
+
+    let out = sweep(&settings, &[])
+        .stderr(Stdio::piped())
+        .output()
+        .await
+        .expect("second sweep runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{err}");
+    assert!(
+        err.contains("took over the writer lease") && err.contains(&held.holder),
+        "{err}"
+    );
+}

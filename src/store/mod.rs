@@ -468,13 +468,26 @@ impl Store {
                 target: target.clone(),
                 source,
             })?;
-        sqlite_migrator()
-            .run(&pool)
-            .await
-            .map_err(|source| StoreError::Migrate {
-                target: target.clone(),
-                source,
-            })?;
+        // SQLite has no lock for migrations: two processes opening a new store at once may both
+        // apply the same migration, and the loser's fails ("table ... already exists") after the
+        // winner's has committed. Each migration is its own transaction, so running them again
+        // finds it applied and goes on.
+        let mut attempt = 0;
+        loop {
+            match sqlite_migrator().run(&pool).await {
+                Ok(()) => break,
+                Err(_) if attempt < 5 => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                }
+                Err(source) => {
+                    return Err(StoreError::Migrate {
+                        target: target.clone(),
+                        source,
+                    });
+                }
+            }
+        }
         Ok(Store::with_pool(Backend::Sqlite(pool), target))
     }
 
