@@ -502,25 +502,6 @@ impl Shared {
             report.findings = findings;
             return report;
         }
-        // The intent is committed before the write and closed with the session's record: a
-        // process that stops in between leaves it for the next writer to settle (crate::intents).
-        let intent = crate::intents::new_intent(
-            (&self.tenant, &self.run_id),
-            &session,
-            profile,
-            &changes,
-            &findings,
-        );
-        if let Err(e) = self.store.open_write_intent(&intent).await {
-            warn!(error = %e, "could not record the write intent; nothing was written");
-            let refused = PlatformError::Refused {
-                platform: session.platform,
-                reason: e.to_string(),
-            };
-            mark_changes(&mut findings, &changes, &refused);
-            report.findings = findings;
-            return report;
-        }
         // Why part of the changes may not be on the platform: a lost answer, or an apply that
         // stopped after some writes. Either way the read-back decides what was done.
         let unfinished = match self.platform.apply(&session, &changes).await {
