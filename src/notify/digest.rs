@@ -255,7 +255,7 @@ pub fn render_host_digest(
             t.push_str("\nWhat changed:\n");
             h.push_str("<p><strong>What changed:</strong></p>\n<ul>\n");
             for c in &item.changes {
-                let mut sentence = change_sentence(c.control, &c.after);
+                let mut sentence = change_sentence(c.control, c.before.as_deref(), &c.after);
                 if c.control.default_scope() == Scope::Host {
                     sentence.push_str(" (a setting of your account, so for all your sessions)");
                 }

@@ -43,8 +43,11 @@ pub fn when_long(at: DateTime<Utc>, tz: Tz) -> String {
         .to_string()
 }
 
-/// What a verified change means for the session, in plain words.
-pub fn change_sentence(control: Control, after: &str) -> String {
+/// What a verified change means for the session, in plain words. `before` is the value it
+/// replaced, where it changes what the sentence must say (recording turned off from "anyone may
+/// record" is more than automatic recording turned off).
+pub fn change_sentence(control: Control, before: Option<&str>, after: &str) -> String {
+    let was = |level: &str| before.is_some_and(|b| b.starts_with(level));
     match (control, after) {
         (Control::Passcode, _) => {
             "Passcode added: people now need the new join link (or the passcode) to get in".into()
@@ -80,6 +83,13 @@ pub fn change_sentence(control: Control, after: &str) -> String {
             "Recording to a computer turned off: nobody can record the session on their own device"
                 .into()
         }
+        (Control::CloudRecording, "off") if was("recording-allowed") => {
+            "Recording and transcription turned off: nobody can record or transcribe the session"
+                .into()
+        }
+        (Control::CloudRecording, "off") if was("transcription-allowed") => {
+            "Transcription turned off: no transcript of what is said in the session is made".into()
+        }
         (Control::CloudRecording, "off") => "Automatic cloud recording turned off".into(),
         (Control::CloudRecording, _) => {
             "Automatic cloud recording turned on, as your organisation asks".into()
@@ -110,6 +120,15 @@ pub fn action_sentence(control: Control, detail: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn turning_off_recording_by_hand_and_transcription_says_so() {
+        let off = |before| change_sentence(Control::CloudRecording, before, "off");
+        assert!(off(Some("recording-allowed")).contains("nobody can record or transcribe"));
+        assert!(off(Some("transcription-allowed")).starts_with("Transcription turned off"));
+        assert_eq!(off(Some("on")), "Automatic cloud recording turned off");
+        assert_eq!(off(None), "Automatic cloud recording turned off");
+    }
 
     #[test]
     fn html_escapes_markup_and_quotes() {
