@@ -217,3 +217,37 @@ async fn graph_allowing_a_tenth_of_the_configured_rate_still_gets_every_meeting_
         "{teams:?}"
     );
 }
+
+#[tokio::test]
+async fn past_the_run_deadline_throttled_requests_fail_with_an_error_that_says_what_zoom_allowed() {
+    let mut app = spawn_app_with(ZoomSimConfig::pro(), Scenario::bench(3, 5)).await;
+    app.zoom.rate_limits.light_per_second = 30;
+    app.zoom.rate_limits.medium_per_second = 20;
+    app.zoom.rate_limits.run_deadline_secs = 1;
+    app.platform = chaperone::app::zoom_platform(TENANT, &app.zoom).expect("client builds");
+    // Far more than a second's worth of calls at the 3 and 2 a second Zoom leaves chaperone.
+    app.sim.set_allowed_fraction(0.1);
+    let swept = app.run(RunKind::Sweep, false).await;
+    let mut texts: Vec<String> = swept.failures.iter().map(|f| f.error.clone()).collect();
+    texts.extend(
+        swept
+            .sessions
+            .iter()
+            .flat_map(|s| &s.findings)
+            .filter(|f| f.status == Status::Error)
+            .map(|f| f.detail.clone()),
+    );
+    let throttled: Vec<&String> = texts
+        .iter()
+        .filter(|t| t.contains("run_deadline_secs"))
+        .collect();
+    assert!(!throttled.is_empty(), "{texts:?}");
+    for t in throttled {
+        assert!(
+            t.contains("rate limit") && t.contains("requests a second"),
+            "{t}"
+        );
+        assert!(!t.contains("Some(") && !t.contains("None"), "{t}");
+    }
+    assert_ne!(swept.exit_code(), 0);
+}

@@ -312,11 +312,12 @@ impl Budget {
             platform: self.platform,
             budget: self.name.clone(),
             detail: format!(
-                "the run's deadline of {} (run_deadline_secs) has passed; the platform allowed about {:.1} requests a second of the {:.0} configured, and answered 429 {} times",
+                "the run's deadline of {} (run_deadline_secs) comes before it would take this request; it answered 429 {} {} and chaperone had slowed to {:.1} requests a second of the {:.0} configured",
                 shown_duration(run_deadline),
+                r.throttled,
+                if r.throttled == 1 { "time" } else { "times" },
                 r.rate,
-                r.configured,
-                r.throttled
+                r.configured
             ),
         }
     }
