@@ -19,7 +19,9 @@ use chaperone::platform::{Platform, Window};
 use chaperone::report::{RunKind, RunReport};
 use chaperone::store::Store;
 use chaperone::sweep::{self, RunOptions};
-use chaperone_sim::{Fault, Scenario, TeamsScenario, TeamsSim, TeamsSimConfig, ZoomSimConfig};
+use chaperone_sim::{
+    Fault, GraphFault, Scenario, TeamsScenario, TeamsSim, TeamsSimConfig, ZoomSimConfig,
+};
 use common::{TENANT, TestApp, spawn_app_with};
 
 fn count(report: &RunReport, status: Status) -> usize {
@@ -159,16 +161,10 @@ async fn a_garbled_read_just_before_a_write_is_a_failed_read_not_a_lost_write() 
     }
 }
 
-#[tokio::test]
-async fn graph_allowing_a_tenth_of_the_configured_rate_still_gets_every_meeting_fixed() {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let sim = TeamsSim::start(TeamsSimConfig::default(), TeamsScenario::demo())
-        .await
-        .expect("sim starts");
-    // Another app of the tenant leaves chaperone 5 requests a second; it is configured for 50.
-    sim.set_app_rate_limit(Some(5));
-    let mut settings = teams_settings_for(&sim);
-    settings.requests_per_second = 50;
+/// A sweep of the Teams demo tenant with chaperone configured for `requests_per_second`.
+async fn teams_sweep(sim: &TeamsSim, requests_per_second: u32) -> RunReport {
+    let mut settings = teams_settings_for(sim);
+    settings.requests_per_second = requests_per_second;
     let platform: Arc<dyn Platform> =
         Arc::new(TeamsPlatform::from_settings(TENANT, &settings).expect("client builds"));
     let dir = tempfile::tempdir().expect("temp dir");
@@ -181,7 +177,7 @@ async fn graph_allowing_a_tenth_of_the_configured_rate_still_gets_every_meeting_
     )
     .expect("shipped profiles load");
     let now = chrono::Utc::now();
-    let swept = sweep::run(
+    sweep::run(
         TENANT,
         platform,
         Arc::new(profiles),
@@ -199,7 +195,18 @@ async fn graph_allowing_a_tenth_of_the_configured_rate_still_gets_every_meeting_
         },
     )
     .await
-    .expect("run records");
+    .expect("run records")
+}
+
+#[tokio::test]
+async fn graph_allowing_a_tenth_of_the_configured_rate_still_gets_every_meeting_fixed() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let sim = TeamsSim::start(TeamsSimConfig::default(), TeamsScenario::demo())
+        .await
+        .expect("sim starts");
+    // Another app of the tenant leaves chaperone 5 requests a second; it is configured for 50.
+    sim.set_app_rate_limit(Some(5));
+    let swept = teams_sweep(&sim, 50).await;
     assert!(
         sim.stats().throttled > 0,
         "the test must meet the lower limit"
@@ -250,4 +257,26 @@ async fn past_the_run_deadline_throttled_requests_fail_with_an_error_that_says_w
         assert!(!t.contains("Some(") && !t.contains("None"), "{t}");
     }
     assert_ne!(swept.exit_code(), 0);
+}
+
+#[tokio::test]
+async fn a_garbled_calendar_page_from_graph_is_read_again_and_no_organizer_is_skipped() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let sim = TeamsSim::start(TeamsSimConfig::default(), TeamsScenario::demo())
+        .await
+        .expect("sim starts");
+    let clean = teams_sweep(&sim, 200).await;
+    let listed = clean.sessions.len();
+    let sim = TeamsSim::start(TeamsSimConfig::default(), TeamsScenario::demo())
+        .await
+        .expect("sim starts");
+    sim.inject(
+        GraphFault::malformed_json()
+            .on_route("GET /v1.0/users/{id}/calendarView")
+            .times(1),
+    );
+    let swept = teams_sweep(&sim, 200).await;
+    assert_eq!(sim.stats().faults_fired, 1);
+    assert_eq!(swept.sessions.len(), listed, "{:?}", swept.failures);
+    assert_all_fixed(&swept);
 }
