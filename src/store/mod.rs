@@ -15,6 +15,11 @@
 //! - **Times** are UTC, kept to the microsecond on both backends (PostgreSQL's precision), so a
 //!   report loads back the same whichever backend saved it.
 //! - **No compile-time query macros**: builds need no database (research/rust-stack.md §5).
+//! - **Nothing lost between a write and its record** (`intents`): an intent is committed before
+//!   each platform write and closed in the transaction that records the session; at most one is
+//!   open per session, so two writers never change one session at once.
+//! - **One writer per tenant and platform across processes** (`leases`): a renewed lease in the
+//!   store, taken with one atomic upsert, expiring when its holder dies.
 
 mod codec;
 pub mod events;
