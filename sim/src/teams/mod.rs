@@ -43,7 +43,9 @@
 
 mod fault;
 mod scenario;
+mod seed;
 mod server;
+mod state;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -58,7 +60,7 @@ use tokio::task::JoinHandle;
 pub use fault::{GraphFault, GraphFaultKind, GraphFaultTarget};
 pub use scenario::{TEAMS_DEMO_DOMAIN, TeamsGroup, TeamsMeeting, TeamsScenario, TeamsUser};
 
-use server::State;
+use state::State;
 
 /// The certificate a client may sign its assertion with: its public key and thumbprints.
 #[derive(Clone, Debug)]
@@ -228,15 +230,12 @@ impl TeamsSim {
 
     /// `http://127.0.0.1:PORT/v1.0` (Graph: `https://graph.microsoft.com/v1.0`).
     pub fn graph_base_url(&self) -> String {
-        format!("http://{}/v1.0", self.shared.addr)
+        self.shared.graph_base_url()
     }
 
     /// `http://127.0.0.1:PORT/{tenant}/oauth2/v2.0/token`.
     pub fn token_url(&self) -> String {
-        format!(
-            "http://{}/{}/oauth2/v2.0/token",
-            self.shared.addr, self.shared.tenant_id
-        )
+        self.shared.token_url()
     }
 
     pub fn tenant_id(&self) -> &str {
