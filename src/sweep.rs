@@ -22,7 +22,9 @@ use crate::platform::{
     Change, CollectFailure, CollectStream, Collected, Directory, Platform, PlatformError, Window,
 };
 use crate::profile::Profile;
-use crate::report::{Finding, RunKind, RunReport, RunTally, SCHEMA_VERSION, SessionReport};
+use crate::report::{
+    Finding, RateAllowed, RunKind, RunReport, RunTally, SCHEMA_VERSION, SessionReport,
+};
 use crate::session::{Reading, Session};
 use crate::store::{Store, StoreError};
 
@@ -169,6 +171,7 @@ async fn execute(
                 finished_at: None,
                 sessions: Vec::new(),
                 failures: Vec::new(),
+                rates: Vec::new(),
             },
             tally: RunTally::default(),
         };
@@ -190,6 +193,7 @@ async fn execute(
                 let finished = Utc::now().trunc_subsecs(6).max(started_at);
                 store.finish_run(&run_id, finished).await?;
                 outcome.report.finished_at = Some(finished);
+                outcome.report.rates = rates_allowed(platform.as_ref());
                 return Ok(outcome);
             }
         };
@@ -260,6 +264,7 @@ async fn execute(
         let finished = Utc::now().trunc_subsecs(6).max(started_at);
         shared.store.finish_run(&run_id, finished).await?;
         outcome.report.finished_at = Some(finished);
+        outcome.report.rates = rates_allowed(shared.platform.as_ref());
         if outcome.report.failures.is_empty() {
             info!(sessions = outcome.tally.sessions, hosts, totals = %outcome.tally.describe(), "run finished");
         } else {
@@ -269,6 +274,29 @@ async fn execute(
     }
     .instrument(span)
     .await
+}
+
+/// What the platform's rate-limit budgets allowed, for the report; a budget the platform held
+/// below what chaperone was configured with is also logged, since the run took longer for it.
+fn rates_allowed(platform: &dyn Platform) -> Vec<RateAllowed> {
+    let rates: Vec<RateAllowed> = platform
+        .rate_reports()
+        .into_iter()
+        .filter(|r| r.sent > 0)
+        .map(|r| RateAllowed {
+            platform: r.platform.to_string(),
+            budget: r.budget,
+            configured_per_second: r.configured,
+            reached_per_second: r.rate,
+            lowest_per_second: r.lowest,
+            requests: r.sent,
+            throttled: r.throttled,
+        })
+        .collect();
+    for r in rates.iter().filter(|r| r.was_throttled()) {
+        warn!(rate = %r.line(), "the platform allowed less than chaperone was configured to send");
+    }
+    rates
 }
 
 /// Folds one host's finished task into the outcome: counted always, kept as `keep` says. A
@@ -549,8 +577,7 @@ impl Shared {
         // A change made for an occurrence with settings of its own names that occurrence, in
         // the report and in the host's digest.
         for r in records.iter_mut() {
-            if let Some(when) = engine::judged_occurrence(profile, &session, self.now, r.control)
-            {
+            if let Some(when) = engine::judged_occurrence(profile, &session, self.now, r.control) {
                 let before = r.before.take().unwrap_or_else(|| "weaker".into());
                 r.before = Some(format!("{before} on the occurrence of {when}"));
             }

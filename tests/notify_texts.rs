@@ -177,6 +177,7 @@ fn the_admin_summary_counts_risks_drift_and_expiring_waivers() {
         finished_at: Some(at("2026-11-22T02:03:00Z")),
         sessions: vec![sam_one_to_one(), sam_group()],
         failures: vec![],
+        rates: vec![],
     };
     let repeated = vec![RepeatedDrift {
         host_email: "sam.patel@riverside.example.org".into(),

@@ -276,6 +276,7 @@ fn full_report() -> RunReport {
                 error: "timed out".into(),
             },
         ],
+        rates: Vec::new(),
     }
 }
 

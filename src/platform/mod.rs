@@ -398,4 +398,10 @@ pub trait Platform: Send + Sync {
     /// Tells the adapter how many session updates the store recorded for this host today, so a
     /// platform's per-host daily budget (Zoom: 100 a day) holds across runs and restarts.
     fn note_updates_today(&self, _host: &Host, _count: u32) {}
+
+    /// What each of the adapter's rate-limit budgets reached so far: the rate the platform
+    /// allowed (its limit is shared with every other app on the account) and its 429s.
+    fn rate_reports(&self) -> Vec<pacing::BudgetReport> {
+        Vec::new()
+    }
 }

@@ -51,6 +51,49 @@ pub struct RunReport {
     pub sessions: Vec<SessionReport>,
     /// Parts of a platform that could not be read (a host's meeting list, ...).
     pub failures: Vec<CollectFailure>,
+    /// What each of the platform's rate-limit budgets allowed while the run read and wrote: the
+    /// limit is shared with every other app on the account, so it can be far below what
+    /// chaperone was configured with. Known only to the run itself (not kept in the store).
+    #[serde(default)]
+    pub rates: Vec<RateAllowed>,
+}
+
+/// The rate one of a platform's rate-limit budgets allowed, as chaperone's pacing found it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RateAllowed {
+    pub platform: String,
+    /// The budget: Zoom `light`/`medium`, Graph `tenant`/`mailbox`.
+    pub budget: String,
+    /// Requests a second chaperone was configured to send.
+    pub configured_per_second: f64,
+    /// The rate it paced at when the run ended: what the platform allowed, as far as it found.
+    pub reached_per_second: f64,
+    /// The lowest rate it slowed to.
+    pub lowest_per_second: f64,
+    pub requests: u64,
+    /// Requests the platform answered 429 (over its per-second limit).
+    pub throttled: u64,
+}
+
+impl RateAllowed {
+    /// Whether the platform allowed less than chaperone was configured with.
+    pub fn was_throttled(&self) -> bool {
+        self.throttled > 0
+    }
+
+    /// One line for a table: `zoom light: 3.3/s (configured 30/s, lowest 1.7/s), 57 of 553 answered 429`.
+    pub fn line(&self) -> String {
+        format!(
+            "{} {}: {:.1}/s (configured {:.0}/s, lowest {:.1}/s), {} of {} requests answered 429",
+            self.platform,
+            self.budget,
+            self.reached_per_second,
+            self.configured_per_second,
+            self.lowest_per_second,
+            self.throttled,
+            self.requests
+        )
+    }
 }
 
 impl Serialize for RunReport {
@@ -66,8 +109,9 @@ impl Serialize for RunReport {
             finished_at,
             sessions,
             failures,
+            rates,
         } = self;
-        let mut s = serializer.serialize_struct("RunReport", 10)?;
+        let mut s = serializer.serialize_struct("RunReport", 11)?;
         s.serialize_field("schema_version", schema_version)?;
         s.serialize_field("run_id", run_id)?;
         s.serialize_field("tenant", tenant)?;
@@ -78,6 +122,7 @@ impl Serialize for RunReport {
         s.serialize_field("finished_at", finished_at)?;
         s.serialize_field("sessions", sessions)?;
         s.serialize_field("failures", failures)?;
+        s.serialize_field("rates", rates)?;
         s.end()
     }
 }

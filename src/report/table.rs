@@ -81,6 +81,16 @@ pub fn render(report: &RunReport) -> String {
             let _ = writeln!(out, "  - {}: {}", printable(&f.what), printable(&f.error));
         }
     }
+    let throttled: Vec<_> = report.rates.iter().filter(|r| r.was_throttled()).collect();
+    if !throttled.is_empty() {
+        out.push_str(
+            "\nThe platform allowed less than chaperone was configured to send (other apps share \
+             the account's limit), so the run slowed down to:\n",
+        );
+        for r in throttled {
+            let _ = writeln!(out, "  - {}", r.line());
+        }
+    }
     let totals = report.totals();
     let parts: Vec<String> = Status::ALL
         .iter()

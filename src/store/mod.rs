@@ -891,6 +891,7 @@ impl Store {
                 finished_at: col::<_, Option<Ts>>(&run, "finished_at")?.map(Ts::get),
                 sessions: Vec::new(),
                 failures: Vec::new(),
+                rates: Vec::new(),
             };
 
             let mut index: HashMap<i64, usize> = HashMap::new();

@@ -917,6 +917,10 @@ impl Platform for TeamsPlatform {
         PlatformKind::Teams
     }
 
+    fn rate_reports(&self) -> Vec<crate::platform::pacing::BudgetReport> {
+        self.inner.http.rate_reports()
+    }
+
     async fn collect(&self, window: &Window) -> Result<Collected, PlatformError> {
         Ok(self.collect_stream(window).await?.drain().await)
     }

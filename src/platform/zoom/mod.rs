@@ -779,6 +779,10 @@ impl Platform for ZoomPlatform {
         self.seed_daily_updates(&host.id, count);
     }
 
+    fn rate_reports(&self) -> Vec<crate::platform::pacing::BudgetReport> {
+        self.inner.http.rate_reports()
+    }
+
     async fn apply(&self, session: &Session, changes: &[Change]) -> Result<Applied, PlatformError> {
         let span = tracing::info_span!("zoom.apply", tenant = %self.inner.tenant, platform = "zoom", session = %session.id);
         async { apply(&self.inner, session, changes).await }
@@ -1156,9 +1160,17 @@ async fn apply_to_occurrences(
     shown_host: &str,
 ) -> (u32, Option<PlatformError>) {
     let mut writes = 0;
-    let stopped = write_occurrences(inner, session, id, changes, host_id, shown_host, &mut writes)
-        .await
-        .err();
+    let stopped = write_occurrences(
+        inner,
+        session,
+        id,
+        changes,
+        host_id,
+        shown_host,
+        &mut writes,
+    )
+    .await
+    .err();
     (writes, stopped)
 }
 
