@@ -89,6 +89,15 @@ fn describe() {
         "chaperone_platform_rate_limited_total",
         "429 answers from a platform, by platform and rate-limit category"
     );
+    metrics::describe_gauge!(
+        "chaperone_platform_rate_allowed",
+        "Requests a second a platform's rate-limit budget paces at: what the platform allowed, \
+         as far as chaperone found (the limit is shared with other apps on the account)"
+    );
+    metrics::describe_counter!(
+        "chaperone_platform_throttled_total",
+        "429 answers that slowed a rate-limit budget, by platform and budget"
+    );
 }
 
 /// Counts one webhook delivery or processing outcome.
