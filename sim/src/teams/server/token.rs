@@ -46,72 +46,91 @@ pub(crate) fn token(state: &State, tenant: &str, body: &[u8]) -> Reply {
     let form: HashMap<String, String> = url::form_urlencoded::parse(body)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
-    let oauth = |status: u16, error: &str, description: &str| {
-        Reply::json(
-            status,
-            json!({"error": error, "error_description": description, "error_codes": [], "timestamp": Utc::now().to_rfc3339()}),
-        )
-    };
+    match check_client(state, tenant, &form) {
+        Ok(by_certificate) => issue(state, by_certificate),
+        Err(refused) => refused,
+    }
+}
+
+/// The identity platform's error body (OAuth's, not Graph's).
+fn oauth(status: u16, error: &str, description: &str) -> Reply {
+    Reply::json(
+        status,
+        json!({"error": error, "error_description": description, "error_codes": [], "timestamp": Utc::now().to_rfc3339()}),
+    )
+}
+
+/// Checks tenant, grant, client, scope and credential; `Ok(true)` when the client signed in
+/// with a certificate assertion, `Ok(false)` with its secret.
+fn check_client(
+    state: &State,
+    tenant: &str,
+    form: &HashMap<String, String>,
+) -> Result<bool, Reply> {
     if !tenant.eq_ignore_ascii_case(&state.tenant_id) {
-        return oauth(400, "invalid_request", "AADSTS90002: Tenant not found.");
+        return Err(oauth(
+            400,
+            "invalid_request",
+            "AADSTS90002: Tenant not found.",
+        ));
     }
     if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
-        return oauth(
+        return Err(oauth(
             400,
             "unsupported_grant_type",
             "AADSTS70003: The app requested an unsupported grant type.",
-        );
+        ));
     }
     if form.get("client_id") != Some(&state.config.client_id) {
-        return oauth(
+        return Err(oauth(
             400,
             "unauthorized_client",
             "AADSTS700016: Application was not found in the directory.",
-        );
+        ));
     }
     if form.get("scope").map(String::as_str) != Some("https://graph.microsoft.com/.default") {
-        return oauth(
+        return Err(oauth(
             400,
             "invalid_scope",
             "AADSTS1002012: The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier.",
-        );
+        ));
     }
-    let by_certificate = match (form.get("client_secret"), form.get("client_assertion")) {
-        (Some(s), None) if *s == state.config.client_secret => false,
-        (Some(_), None) => {
-            return oauth(
-                401,
-                "invalid_client",
-                "AADSTS7000215: Invalid client secret provided.",
-            );
-        }
+    match (form.get("client_secret"), form.get("client_assertion")) {
+        (Some(s), None) if *s == state.config.client_secret => Ok(false),
+        (Some(_), None) => Err(oauth(
+            401,
+            "invalid_client",
+            "AADSTS7000215: Invalid client secret provided.",
+        )),
         (None, Some(assertion)) => {
             if form.get("client_assertion_type").map(String::as_str)
                 != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
             {
-                return oauth(
+                return Err(oauth(
                     400,
                     "invalid_request",
                     "AADSTS50027: client_assertion_type is missing or wrong.",
-                );
+                ));
             }
-            if let Err(why) = verify_assertion(state, assertion) {
-                return oauth(
+            verify_assertion(state, assertion).map_err(|why| {
+                oauth(
                     401,
                     "invalid_client",
                     &format!("AADSTS700027: Client assertion failed signature validation. {why}"),
-                );
-            }
-            true
+                )
+            })?;
+            Ok(true)
         }
-        _ => {
-            return oauth(
-                400,
-                "invalid_request",
-                "AADSTS7000218: The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
-            );
-        }
-    };
+        _ => Err(oauth(
+            400,
+            "invalid_request",
+            "AADSTS7000218: The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+        )),
+    }
+}
+
+/// Issues an access token that expires after the configured TTL.
+fn issue(state: &State, by_certificate: bool) -> Reply {
     let mut d = lock(&state.data);
     let n = d.next();
     let token = format!(
