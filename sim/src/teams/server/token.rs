@@ -74,26 +74,29 @@ fn check_client(
             "AADSTS90002: Tenant not found.",
         ));
     }
-    if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
-        return Err(oauth(
-            400,
+    for (field, expected, error, description) in [
+        (
+            "grant_type",
+            "client_credentials",
             "unsupported_grant_type",
             "AADSTS70003: The app requested an unsupported grant type.",
-        ));
-    }
-    if form.get("client_id") != Some(&state.config.client_id) {
-        return Err(oauth(
-            400,
+        ),
+        (
+            "client_id",
+            state.config.client_id.as_str(),
             "unauthorized_client",
             "AADSTS700016: Application was not found in the directory.",
-        ));
-    }
-    if form.get("scope").map(String::as_str) != Some("https://graph.microsoft.com/.default") {
-        return Err(oauth(
-            400,
+        ),
+        (
+            "scope",
+            "https://graph.microsoft.com/.default",
             "invalid_scope",
             "AADSTS1002012: The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier.",
-        ));
+        ),
+    ] {
+        if form.get(field).map(String::as_str) != Some(expected) {
+            return Err(oauth(400, error, description));
+        }
     }
     match (form.get("client_secret"), form.get("client_assertion")) {
         (Some(s), None) if *s == state.config.client_secret => Ok(false),
