@@ -30,6 +30,11 @@
 //! organizer's own change in Teams), `POST /_sim/meetings/{id}/start` (the meeting's next
 //! occurrence starts now: Graph has no meeting status, so "live" is only its times).
 //!
+//! Files: `state.rs` (what the simulator holds) and `seed.rs` (the scenario as stored Graph JSON);
+//! `server.rs` parses and dispatches each request, one file a resource under `server/` answers it
+//! (`token`, `users`, `meetings`, `subscriptions`, `admin`), with `limits` (faults and 429s) and
+//! `reply` (answer shapes) shared by all.
+//!
 //! # Assumptions (where the CSDL and research leave a gap, the harder case is taken)
 //! - Updatable properties are those of `api/onlinemeeting-update.md` as summarised in §1.2; any
 //!   other property in a PATCH answers 400 `BadRequest`.
