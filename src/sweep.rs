@@ -191,9 +191,10 @@ async fn execute(
                 store.record_failures(&run_id, std::slice::from_ref(&failure)).await?;
                 outcome.report.failures.push(failure);
                 let finished = Utc::now().trunc_subsecs(6).max(started_at);
+                outcome.report.rates = rates_allowed(platform.as_ref());
+                store.record_rates(&run_id, &outcome.report.rates).await?;
                 store.finish_run(&run_id, finished).await?;
                 outcome.report.finished_at = Some(finished);
-                outcome.report.rates = rates_allowed(platform.as_ref());
                 return Ok(outcome);
             }
         };
@@ -262,9 +263,10 @@ async fn execute(
         progress.finish_and_clear();
         outcome.report.sort_sessions();
         let finished = Utc::now().trunc_subsecs(6).max(started_at);
+        outcome.report.rates = rates_allowed(shared.platform.as_ref());
+        shared.store.record_rates(&run_id, &outcome.report.rates).await?;
         shared.store.finish_run(&run_id, finished).await?;
         outcome.report.finished_at = Some(finished);
-        outcome.report.rates = rates_allowed(shared.platform.as_ref());
         if outcome.report.failures.is_empty() {
             info!(sessions = outcome.tally.sessions, hosts, totals = %outcome.tally.describe(), "run finished");
         } else {

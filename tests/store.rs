@@ -276,7 +276,15 @@ fn full_report() -> RunReport {
                 error: "timed out".into(),
             },
         ],
-        rates: Vec::new(),
+        rates: vec![chaperone::report::RateAllowed {
+            platform: "zoom".into(),
+            budget: "light".into(),
+            configured_per_second: 30.0,
+            reached_per_second: 3.3000000000000003,
+            lowest_per_second: 1.7,
+            requests: 553,
+            throttled: 57,
+        }],
     }
 }
 
@@ -301,6 +309,10 @@ async fn record(store: &Store, report: &RunReport) -> String {
         .record_failures(&run_id, &report.failures)
         .await
         .expect("record failures");
+    store
+        .record_rates(&run_id, &report.rates)
+        .await
+        .expect("record rates");
     if let Some(finished_at) = report.finished_at {
         store
             .finish_run(&run_id, finished_at)

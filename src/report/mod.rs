@@ -53,7 +53,7 @@ pub struct RunReport {
     pub failures: Vec<CollectFailure>,
     /// What each of the platform's rate-limit budgets allowed while the run read and wrote: the
     /// limit is shared with every other app on the account, so it can be far below what
-    /// chaperone was configured with. Known only to the run itself (not kept in the store).
+    /// chaperone was configured with.
     #[serde(default)]
     pub rates: Vec<RateAllowed>,
 }

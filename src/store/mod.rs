@@ -376,6 +376,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0005_one_open_intent_per_session.sql"),
         include_str!("../../migrations/postgres/0005_one_open_intent_per_session.sql"),
     ),
+    (
+        6,
+        "run_rates",
+        include_str!("../../migrations/sqlite/0006_run_rates.sql"),
+        include_str!("../../migrations/postgres/0006_run_rates.sql"),
+    ),
 ];
 
 fn migrator(postgres: bool) -> Migrator {
@@ -855,6 +861,32 @@ impl Store {
         Ok(())
     }
 
+    /// Records what the platform's rate-limit budgets allowed during a run, so `report --run`
+    /// says it again.
+    pub async fn record_rates(
+        &self,
+        run_id: &str,
+        rates: &[crate::report::RateAllowed],
+    ) -> Result<(), StoreError> {
+        let id = Id::parse(run_id).ok_or_else(|| StoreError::RunNotFound {
+            run_id: run_id.to_string(),
+        })?;
+        const ACTION: &str = "recording a run's rates";
+        let rates = serde_json::to_value(rates).map_err(|e| StoreError::Corrupt {
+            what: "run rates".into(),
+            detail: e.to_string(),
+        })?;
+        on_backend!(self, |pool, _dialect| {
+            sqlx::query("UPDATE runs SET rates = $2 WHERE id = $1")
+                .bind(id)
+                .bind(Json(rates))
+                .execute(pool)
+                .await
+                .map_err(db(ACTION))?;
+        });
+        Ok(())
+    }
+
     /// Loads a run as it was recorded: sessions in report order ([`RunReport::sort_sessions`]), findings and
     /// changes in their report order. A run whose process died loads with `finished_at` `None`.
     pub async fn load_run(&self, run_id: &str) -> Result<RunReport, StoreError> {
@@ -869,7 +901,7 @@ impl Store {
                 .await
                 .map_err(db(ACTION))?;
             let run = sqlx::query(
-                "SELECT tenant, kind, dry_run, schema_version, started_at, finished_at \
+                "SELECT tenant, kind, dry_run, schema_version, started_at, finished_at, rates \
                  FROM runs WHERE id = $1",
             )
             .bind(id)
@@ -891,7 +923,9 @@ impl Store {
                 finished_at: col::<_, Option<Ts>>(&run, "finished_at")?.map(Ts::get),
                 sessions: Vec::new(),
                 failures: Vec::new(),
-                rates: Vec::new(),
+                rates: col::<_, Option<Json<Vec<crate::report::RateAllowed>>>>(&run, "rates")?
+                    .map(|j| j.0)
+                    .unwrap_or_default(),
             };
 
             let mut index: HashMap<i64, usize> = HashMap::new();
