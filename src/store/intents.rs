@@ -17,13 +17,12 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 
+use super::audit::{INSERT_EVENTS, push_events};
 use super::codec::{Id, Ts};
 use super::events::{self, NewEvent};
 use super::outbox::PendingItem;
-use super::{
-    Backend, INSERT_EVENTS, POSTGRES, SQLITE, Store, StoreError, builder, col, db, parse_name,
-    push_events,
-};
+use super::sql::{builder, col, db, parse_name};
+use super::{Store, StoreError};
 use crate::notify::DigestItem;
 use crate::platform::Change;
 use crate::report::SessionReport;

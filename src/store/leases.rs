@@ -21,7 +21,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::codec::Ts;
-use super::{Backend, POSTGRES, SQLITE, Store, StoreError, col, db};
+use super::sql::{col, db};
+use super::{Store, StoreError};
 use crate::session::PlatformKind;
 
 /// How long a lease holds without renewal: how long a dead holder blocks the next writer.

@@ -22,7 +22,8 @@ use sqlx::types::Json;
 use sqlx::{Database, QueryBuilder, Type};
 
 use super::codec::{Id, Ts};
-use super::{Backend, POSTGRES, SQLITE, Store, StoreError, builder, col, count, db, parse_name};
+use super::sql::{Backend, builder, col, count, db, parse_name};
+use super::{Store, StoreError};
 use crate::notify::{Channel, DigestItem, MessageKind, NewMessage, OutboxMessage};
 use crate::report::SessionReport;
 

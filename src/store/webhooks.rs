@@ -21,7 +21,8 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::codec::{Id, Ts};
-use super::{Backend, Store, StoreError, col, count, db};
+use super::sql::{Backend, col, count, db};
+use super::{Store, StoreError};
 use crate::report::RunKind;
 
 /// Runs `$body` with `$pool` bound to the concrete pool: the same sqlx calls serve both backends
