@@ -22,7 +22,7 @@ use sqlx::types::Json;
 use sqlx::{Database, QueryBuilder, Type};
 
 use super::codec::{Id, Ts};
-use super::sql::{Backend, builder, col, count, db, parse_name};
+use super::sql::{builder, col, count, db, parse_name};
 use super::{Store, StoreError};
 use crate::notify::{Channel, DigestItem, MessageKind, NewMessage, OutboxMessage};
 use crate::report::SessionReport;
@@ -94,17 +94,12 @@ const OUTBOX_COLUMNS: &str = "id, idempotency_key, tenant, run_id, kind, channel
      subject, body_text, body_html, data, created_at, attempts, next_attempt_at, sent_at, \
      failed_at, last_error";
 
-const CLAIM_SQLITE: &str = "UPDATE outbox SET claimed_until = $1, attempts = attempts + 1 \
+/// Claims the next due message: `$1` claimed until, `$2` now. On PostgreSQL the row is picked
+/// `FOR UPDATE SKIP LOCKED` (see `sql::Dialect`), so replicas never claim the same one.
+const CLAIM: &str = "UPDATE outbox SET claimed_until = $1, attempts = attempts + 1 \
      WHERE id = (SELECT id FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL \
        AND next_attempt_at <= $2 AND (claimed_until IS NULL OR claimed_until <= $2) \
-       ORDER BY next_attempt_at, id LIMIT 1) \
-     RETURNING id, idempotency_key, tenant, run_id, kind, channel, recipient, subject, body_text, \
-       body_html, data, created_at, attempts, next_attempt_at, sent_at, failed_at, last_error";
-
-const CLAIM_POSTGRES: &str = "UPDATE outbox SET claimed_until = $1, attempts = attempts + 1 \
-     WHERE id = (SELECT id FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL \
-       AND next_attempt_at <= $2 AND (claimed_until IS NULL OR claimed_until <= $2) \
-       ORDER BY next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
+       ORDER BY next_attempt_at, id LIMIT 1{skip_locked}) \
      RETURNING id, idempotency_key, tenant, run_id, kind, channel, recipient, subject, body_text, \
        body_html, data, created_at, attempts, next_attempt_at, sent_at, failed_at, last_error";
 
@@ -432,24 +427,16 @@ impl Store {
     ) -> Result<Option<OutboxMessage>, StoreError> {
         const ACTION: &str = "claiming a message to send";
         let (now, until) = (Ts::new(now), Ts::new(lease_until));
-        match &self.pool {
-            Backend::Sqlite(pool) => sqlx::query(CLAIM_SQLITE)
+        on_backend!(self, |pool, dialect| {
+            sqlx::query(dialect.sql(CLAIM))
                 .bind(until)
                 .bind(now)
                 .fetch_optional(pool)
                 .await
                 .map_err(db(ACTION))?
                 .map(|r| message(&r))
-                .transpose(),
-            Backend::Postgres(pool) => sqlx::query(CLAIM_POSTGRES)
-                .bind(until)
-                .bind(now)
-                .fetch_optional(pool)
-                .await
-                .map_err(db(ACTION))?
-                .map(|r| message(&r))
-                .transpose(),
-        }
+                .transpose()
+        })
     }
 
     /// Marks a claimed message sent: it is never sent again.

@@ -30,7 +30,7 @@ macro_rules! begin_run_write {
             .await
             .map_err(db($action))?;
         let tenant = open_run_tenant(
-            sqlx::query($dialect.run_state_for_write)
+            sqlx::query($dialect.sql(RUN_STATE_FOR_WRITE))
                 .bind($id)
                 .fetch_optional(&mut *tx)
                 .await
@@ -609,7 +609,11 @@ fn run_kind(name: String) -> Result<RunKind, StoreError> {
     parse_name("run kind", name)
 }
 
-/// The tenant of a run that may still be written to, from its `run_state_for_write` row.
+/// Reads a run's state before writing into it; on PostgreSQL it holds the row so `finish_run`
+/// cannot slip in between, while sessions of one run can still be recorded in parallel.
+const RUN_STATE_FOR_WRITE: &str = "SELECT tenant, finished_at FROM runs WHERE id = $1{for_share}";
+
+/// The tenant of a run that may still be written to, from its [`RUN_STATE_FOR_WRITE`] row.
 fn open_run_tenant<R>(row: Option<R>, run_id: &str) -> Result<String, StoreError>
 where
     R: Row,

@@ -6,7 +6,7 @@
 use serde::de::DeserializeOwned;
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
-use sqlx::{ColumnIndex, Database, Decode, QueryBuilder, Row, Type};
+use sqlx::{AssertSqlSafe, ColumnIndex, Database, Decode, QueryBuilder, Row, Type};
 
 use super::StoreError;
 
@@ -17,29 +17,47 @@ pub(super) enum Backend {
     Postgres(PgPool),
 }
 
-/// The few statements that differ between the backends.
+/// Where SQLite and PostgreSQL differ. Queries are written once, with `{for_share}` and
+/// `{skip_locked}` where a row lock goes; [`Dialect::sql`] puts in this backend's words.
 pub(super) struct Dialect {
     /// Begins a transaction that will write. SQLite takes the write lock at once, so two writers
     /// wait for each other (busy_timeout) instead of failing when a reader upgrades.
     pub(super) begin_write: &'static str,
     /// Begins a transaction that only reads, seeing one consistent snapshot.
     pub(super) begin_read: &'static str,
-    /// Reads a run's state before writing into it; on PostgreSQL it holds the row so `finish_run`
-    /// cannot slip in between, while sessions of one run can still be recorded in parallel.
-    pub(super) run_state_for_write: &'static str,
+    /// Ends a `SELECT` whose rows must not change until the write transaction commits, while
+    /// other writers may still read them (PostgreSQL `FOR SHARE`). SQLite needs nothing: the
+    /// write transaction already holds the whole database.
+    for_share: &'static str,
+    /// Ends the `SELECT` that picks a row to claim, so replicas never pick the same row
+    /// (PostgreSQL `FOR UPDATE SKIP LOCKED`). SQLite needs nothing: one writer at a time.
+    skip_locked: &'static str,
 }
 
 pub(super) const SQLITE: Dialect = Dialect {
     begin_write: "BEGIN IMMEDIATE",
     begin_read: "BEGIN",
-    run_state_for_write: "SELECT tenant, finished_at FROM runs WHERE id = $1",
+    for_share: "",
+    skip_locked: "",
 };
 
 pub(super) const POSTGRES: Dialect = Dialect {
     begin_write: "BEGIN",
     begin_read: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-    run_state_for_write: "SELECT tenant, finished_at FROM runs WHERE id = $1 FOR SHARE",
+    for_share: " FOR SHARE",
+    skip_locked: " FOR UPDATE SKIP LOCKED",
 };
+
+impl Dialect {
+    /// `sql` for this backend: `{for_share}` and `{skip_locked}` replaced by its row-lock words.
+    /// Only the store's own constant statements come here, never input, so the text is safe.
+    pub(super) fn sql(&self, sql: &'static str) -> AssertSqlSafe<String> {
+        AssertSqlSafe(
+            sql.replace("{for_share}", self.for_share)
+                .replace("{skip_locked}", self.skip_locked),
+        )
+    }
+}
 
 /// Runs `$body` with `$pool` bound to the concrete pool and `$dialect` to its [`Dialect`]; the body
 /// is compiled once per backend, so the same sqlx calls serve both.
@@ -107,4 +125,25 @@ pub(super) fn count(what: &'static str, n: i64) -> Result<u32, StoreError> {
         what: what.to_string(),
         detail: format!("count {n} out of range"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_statements_get_row_locks_and_sqlite_statements_none() {
+        let claim = "SELECT id FROM t ORDER BY id LIMIT 1{skip_locked}";
+        let run = "SELECT tenant FROM runs WHERE id = $1{for_share}";
+        assert_eq!(SQLITE.sql(claim).0, "SELECT id FROM t ORDER BY id LIMIT 1");
+        assert_eq!(
+            POSTGRES.sql(claim).0,
+            "SELECT id FROM t ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
+        );
+        assert_eq!(SQLITE.sql(run).0, "SELECT tenant FROM runs WHERE id = $1");
+        assert_eq!(
+            POSTGRES.sql(run).0,
+            "SELECT tenant FROM runs WHERE id = $1 FOR SHARE"
+        );
+    }
 }

@@ -21,20 +21,9 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::codec::{Id, Ts};
-use super::sql::{Backend, col, count, db};
+use super::sql::{col, count, db};
 use super::{Store, StoreError};
 use crate::report::RunKind;
-
-/// Runs `$body` with `$pool` bound to the concrete pool: the same sqlx calls serve both backends
-/// (the parent's `on_backend!` is defined after this module is declared, so it is not in scope).
-macro_rules! on_pool {
-    ($store:expr, |$pool:ident| $body:expr) => {
-        match &$store.pool {
-            Backend::Sqlite($pool) => $body,
-            Backend::Postgres($pool) => $body,
-        }
-    };
-}
 
 /// Where an event is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,8 +147,9 @@ where
 }
 
 /// The claim statement: the oldest claimable event whose object nobody is working on. `$1`
-/// worker, `$2` now, `$3` the oldest claim still inside its lease.
-const CLAIM_SQLITE: &str = "UPDATE webhook_events \
+/// worker, `$2` now, `$3` the oldest claim still inside its lease. On PostgreSQL the event is
+/// picked `FOR UPDATE SKIP LOCKED` (see `sql::Dialect`), so replicas never claim the same one.
+const CLAIM: &str = "UPDATE webhook_events \
      SET taken_over_from = CASE WHEN state = 'processing' THEN claimed_by ELSE NULL END, \
        state = 'processing', claimed_by = $1, claimed_at = $2, attempts = attempts + 1 \
      WHERE id = (SELECT e.id FROM webhook_events e \
@@ -168,21 +158,7 @@ const CLAIM_SQLITE: &str = "UPDATE webhook_events \
          AND NOT EXISTS (SELECT 1 FROM webhook_events p \
               WHERE p.state = 'processing' AND p.claimed_at >= $3 AND p.id <> e.id \
                 AND p.tenant = e.tenant AND p.object_id = e.object_id) \
-       ORDER BY e.id LIMIT 1) \
-     RETURNING id, tenant, platform, event, object_id, received_at, payload, state, \
-       attempts, outcome, run_id, finished_at, taken_over_from";
-
-/// As [`CLAIM_SQLITE`], skipping rows another replica holds.
-const CLAIM_POSTGRES: &str = "UPDATE webhook_events \
-     SET taken_over_from = CASE WHEN state = 'processing' THEN claimed_by ELSE NULL END, \
-       state = 'processing', claimed_by = $1, claimed_at = $2, attempts = attempts + 1 \
-     WHERE id = (SELECT e.id FROM webhook_events e \
-       WHERE ((e.state = 'pending' AND e.available_at <= $2) \
-              OR (e.state = 'processing' AND e.claimed_at < $3)) \
-         AND NOT EXISTS (SELECT 1 FROM webhook_events p \
-              WHERE p.state = 'processing' AND p.claimed_at >= $3 AND p.id <> e.id \
-                AND p.tenant = e.tenant AND p.object_id = e.object_id) \
-       ORDER BY e.id LIMIT 1 FOR UPDATE SKIP LOCKED) \
+       ORDER BY e.id LIMIT 1{skip_locked}) \
      RETURNING id, tenant, platform, event, object_id, received_at, payload, state, \
        attempts, outcome, run_id, finished_at, taken_over_from";
 
@@ -195,7 +171,7 @@ impl Store {
     ) -> Result<Received, StoreError> {
         const ACTION: &str = "storing a webhook event";
         let at = Ts::new(event.received_at);
-        on_pool!(self, |pool| {
+        on_backend!(self, |pool, _d| {
             let inserted = sqlx::query(
                 "INSERT INTO webhook_events (tenant, platform, dedupe_key, event, object_id, \
                  received_at, payload, state, attempts, available_at) \
@@ -245,28 +221,16 @@ impl Store {
         let lease = chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(5));
         let now_ts = Ts::new(now);
         let lease_start = Ts::new(now - lease);
-        match &self.pool {
-            Backend::Sqlite(pool) => {
-                let row = sqlx::query(CLAIM_SQLITE)
-                    .bind(worker)
-                    .bind(now_ts)
-                    .bind(lease_start)
-                    .fetch_optional(pool)
-                    .await
-                    .map_err(db(ACTION))?;
-                row.map(|r| event_of(&r)).transpose()
-            }
-            Backend::Postgres(pool) => {
-                let row = sqlx::query(CLAIM_POSTGRES)
-                    .bind(worker)
-                    .bind(now_ts)
-                    .bind(lease_start)
-                    .fetch_optional(pool)
-                    .await
-                    .map_err(db(ACTION))?;
-                row.map(|r| event_of(&r)).transpose()
-            }
-        }
+        on_backend!(self, |pool, dialect| {
+            let row = sqlx::query(dialect.sql(CLAIM))
+                .bind(worker)
+                .bind(now_ts)
+                .bind(lease_start)
+                .fetch_optional(pool)
+                .await
+                .map_err(db(ACTION))?;
+            row.map(|r| event_of(&r)).transpose()
+        })
     }
 
     /// Ends at once the claims of workers whose process is known to be dead (a process on this
@@ -274,7 +238,7 @@ impl Store {
     /// their events over now instead of after the lease. Returns how many claims were ended.
     pub async fn expire_orphaned_claims(&self) -> Result<u32, StoreError> {
         const ACTION: &str = "ending the claims of stopped processes";
-        let rows: Vec<(i64, String)> = on_pool!(self, |pool| {
+        let rows: Vec<(i64, String)> = on_backend!(self, |pool, _d| {
             let rows = sqlx::query(
                 "SELECT id, claimed_by FROM webhook_events \
                  WHERE state = 'processing' AND claimed_by IS NOT NULL",
@@ -293,7 +257,7 @@ impl Store {
             if !super::leases::holder_is_dead(holder) {
                 continue;
             }
-            let n = on_pool!(self, |pool| {
+            let n = on_backend!(self, |pool, _d| {
                 sqlx::query(
                     "UPDATE webhook_events SET claimed_at = $3 \
                      WHERE id = $1 AND claimed_by = $2 AND state = 'processing'",
@@ -320,7 +284,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         const ACTION: &str = "renewing a webhook event claim";
-        let changed = on_pool!(self, |pool| {
+        let changed = on_backend!(self, |pool, _d| {
             sqlx::query(
                 "UPDATE webhook_events SET claimed_at = $3 \
                  WHERE id = $1 AND claimed_by = $2 AND state = 'processing'",
@@ -350,7 +314,7 @@ impl Store {
         const ACTION: &str = "finishing a webhook event";
         let run = run_id.and_then(Id::parse);
         let at = Ts::new(at);
-        let changed = on_pool!(self, |pool| {
+        let changed = on_backend!(self, |pool, _d| {
             sqlx::query(
                 "UPDATE webhook_events SET state = $3, outcome = $4, run_id = $5, \
                  finished_at = $6 WHERE id = $1 AND claimed_by = $2 AND state = 'processing'",
@@ -383,7 +347,7 @@ impl Store {
         const ACTION: &str = "releasing a webhook event";
         let at = Ts::new(retry_at);
         let uncount: i32 = if attempted { 0 } else { 1 };
-        let changed = on_pool!(self, |pool| {
+        let changed = on_backend!(self, |pool, _d| {
             sqlx::query(
                 "UPDATE webhook_events SET state = 'pending', outcome = $3, available_at = $4, \
                  claimed_by = NULL, claimed_at = NULL, attempts = attempts - $5 \
@@ -408,7 +372,7 @@ impl Store {
     pub async fn requeue_abandoned(&self, id: i64, instance: &str) -> Result<bool, StoreError> {
         const ACTION: &str = "putting back an abandoned webhook event";
         let pattern = format!("{instance}/%");
-        let changed = on_pool!(self, |pool| {
+        let changed = on_backend!(self, |pool, _d| {
             sqlx::query(
                 "UPDATE webhook_events SET state = 'pending', claimed_by = NULL, \
                  claimed_at = NULL, attempts = attempts - 1 \
@@ -430,7 +394,7 @@ impl Store {
         tenant: Option<&str>,
     ) -> Result<Vec<WebhookEvent>, StoreError> {
         const ACTION: &str = "listing webhook events";
-        on_pool!(self, |pool| {
+        on_backend!(self, |pool, _d| {
             let rows = match tenant {
                 Some(t) => {
                     sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -456,7 +420,7 @@ impl Store {
     /// Events not yet finished (pending or being processed): the queue's depth.
     pub async fn webhook_backlog(&self) -> Result<u32, StoreError> {
         const ACTION: &str = "counting waiting webhook events";
-        let n: i64 = on_pool!(self, |pool| {
+        let n: i64 = on_backend!(self, |pool, _d| {
             let row = sqlx::query(
                 "SELECT COUNT(*) AS n FROM webhook_events WHERE state IN ('pending', 'processing')",
             )
@@ -476,7 +440,7 @@ impl Store {
         kind: RunKind,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
         const ACTION: &str = "finding the latest run";
-        on_pool!(self, |pool| {
+        on_backend!(self, |pool, _d| {
             let row = sqlx::query(
                 "SELECT started_at FROM runs WHERE tenant = $1 AND kind = $2 AND dry_run = $3 \
                  ORDER BY started_at DESC LIMIT 1",
