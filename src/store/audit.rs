@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::codec::{Id, Ts};
 use super::events::NewEvent;
-use super::sql::{col, db};
+use super::sql::{builder, col, db};
 use super::{Store, StoreError};
 
 /// One entry of the append-only audit trail.
@@ -75,24 +75,27 @@ impl Store {
     }
 }
 
-/// The start of the bulk insert of audit events; see [`push_events`].
-pub(super) const INSERT_EVENTS: &str =
-    "INSERT INTO audit_events (at, run_id, tenant, kind, subject, detail) ";
+/// The start of the bulk insert of audit events; see [`insert_events`].
+const INSERT_EVENTS: &str = "INSERT INTO audit_events (at, run_id, tenant, kind, subject, detail) ";
 
-/// Adds `events` as the VALUES of an [`INSERT_EVENTS`] statement. Rows of one statement get
-/// increasing ids in the order given, which is the order of the trail.
-pub(super) fn push_events<DB>(
-    insert: &mut QueryBuilder<DB>,
+/// The statement that appends `events` of run `run` to the trail, to execute in the transaction
+/// that writes what they describe. Rows of one statement get increasing ids in the order given,
+/// which is the order of the trail. `events` must not be empty.
+pub(super) fn insert_events<DB>(
+    pool: &sqlx::Pool<DB>,
     run: Id,
     tenant: &str,
     events: &[NewEvent],
-) where
+) -> QueryBuilder<DB>
+where
     DB: Database,
+    DB::Arguments: Default,
     for<'q> Ts: sqlx::Encode<'q, DB> + Type<DB>,
     for<'q> Id: sqlx::Encode<'q, DB> + Type<DB>,
     for<'q> String: sqlx::Encode<'q, DB> + Type<DB>,
     for<'q> Json<serde_json::Value>: sqlx::Encode<'q, DB> + Type<DB>,
 {
+    let mut insert = builder(pool, INSERT_EVENTS);
     insert.push_values(events, |mut b, e| {
         b.push_bind(e.at)
             .push_bind(run)
@@ -101,4 +104,5 @@ pub(super) fn push_events<DB>(
             .push_bind(e.subject.clone())
             .push_bind(Json(e.detail.clone()));
     });
+    insert
 }

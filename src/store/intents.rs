@@ -17,11 +17,11 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 
-use super::audit::{INSERT_EVENTS, push_events};
+use super::audit::insert_events;
 use super::codec::{Id, Ts};
 use super::events::{self, NewEvent};
 use super::outbox::PendingItem;
-use super::sql::{builder, col, db, parse_name};
+use super::sql::{col, db, parse_name};
 use super::{Store, StoreError};
 use crate::notify::DigestItem;
 use crate::platform::Change;
@@ -235,35 +235,34 @@ impl Store {
                 .begin_with(dialect.begin_write)
                 .await
                 .map_err(db(ACTION))?;
-            let closed = sqlx::query(
-                "UPDATE write_intents SET closed_at = $2, outcome = $3 \
-                 WHERE id = $1 AND closed_at IS NULL",
-            )
-            .bind(intent.id)
-            .bind(at)
-            .bind(settlement.outcome)
-            .execute(&mut *tx)
-            .await
-            .map_err(db(ACTION))?
-            .rows_affected();
+            let closed = sqlx::query(CLOSE_BY_ID)
+                .bind(intent.id)
+                .bind(at)
+                .bind(settlement.outcome)
+                .execute(&mut *tx)
+                .await
+                .map_err(db(ACTION))?
+                .rows_affected();
             if closed != 1 {
                 return Ok(false);
             }
             if let Some(run) = run {
-                let mut insert = builder(pool, INSERT_EVENTS);
-                push_events(
-                    &mut insert,
-                    run,
-                    &intent.tenant,
-                    std::slice::from_ref(&event),
-                );
-                insert.build().execute(&mut *tx).await.map_err(db(ACTION))?;
+                insert_events(pool, run, &intent.tenant, std::slice::from_ref(&event))
+                    .build()
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db(ACTION))?;
             }
             tx.commit().await.map_err(db(ACTION))?;
             Ok(true)
         })
     }
 }
+
+/// Closes intent `$1` at `$2` with outcome `$3`, unless it is closed already (then no row
+/// changes, and the caller leaves the other closer's record standing).
+pub(super) const CLOSE_BY_ID: &str = "UPDATE write_intents SET closed_at = $2, outcome = $3 \
+     WHERE id = $1 AND closed_at IS NULL";
 
 /// An intent closed by the transaction that records its session.
 pub(super) struct Closing<'a> {

@@ -228,10 +228,7 @@ impl Store {
         let pool = pool_options
             .connect_with(options)
             .await
-            .map_err(|source| StoreError::Open {
-                target: target.clone(),
-                source,
-            })?;
+            .map_err(open_error(&target))?;
         // SQLite has no lock for migrations: two processes opening a new store at once may both
         // apply the same migration, and the loser's fails ("table ... already exists") after the
         // winner's has committed. Each migration is its own transaction, so running them again
@@ -244,12 +241,7 @@ impl Store {
                     attempt += 1;
                     tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
                 }
-                Err(source) => {
-                    return Err(StoreError::Migrate {
-                        target: target.clone(),
-                        source,
-                    });
-                }
+                Err(source) => return Err(migrate_error(&target)(source)),
             }
         }
         Ok(Store::with_pool(Backend::Sqlite(pool), target))
@@ -265,17 +257,11 @@ impl Store {
         // would retry until its timeout), and it applies the migrations.
         let mut conn = PgConnection::connect_with(&options)
             .await
-            .map_err(|source| StoreError::Open {
-                target: target.clone(),
-                source,
-            })?;
+            .map_err(open_error(&target))?;
         postgres_migrator()
             .run(&mut conn)
             .await
-            .map_err(|source| StoreError::Migrate {
-                target: target.clone(),
-                source,
-            })?;
+            .map_err(migrate_error(&target))?;
         // Closing politely only matters to the server's log; the pool below is what counts.
         let _ = conn.close().await;
         let pool = PgPoolOptions::new()
@@ -283,10 +269,7 @@ impl Store {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await
-            .map_err(|source| StoreError::Open {
-                target: target.clone(),
-                source,
-            })?;
+            .map_err(open_error(&target))?;
         Ok(Store::with_pool(Backend::Postgres(pool), target))
     }
 
@@ -325,6 +308,22 @@ impl Store {
                 .map_err(db("checking that the database answers"))?;
         });
         Ok(())
+    }
+}
+
+/// Maps a failure to open the store at `target` to [`StoreError::Open`].
+fn open_error(target: &str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |source| StoreError::Open {
+        target: target.to_string(),
+        source,
+    }
+}
+
+/// Maps a failure to migrate the store at `target` to [`StoreError::Migrate`].
+fn migrate_error(target: &str) -> impl FnOnce(sqlx::migrate::MigrateError) -> StoreError {
+    move |source| StoreError::Migrate {
+        target: target.to_string(),
+        source,
     }
 }
 

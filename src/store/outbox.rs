@@ -108,6 +108,31 @@ const INSERT_MESSAGE: &str = "INSERT INTO outbox (idempotency_key, tenant, run_i
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) \
      ON CONFLICT (idempotency_key) DO NOTHING";
 
+/// Inside [`on_backend!`]: queues `$messages` in the transaction `$tx`, created and due at `$at`
+/// ([`INSERT_MESSAGE`]: one already queued under its idempotency key is left as it is).
+macro_rules! insert_messages {
+    ($tx:ident, $messages:expr, $at:expr, $action:expr) => {
+        for m in $messages {
+            let run = m.run_id.as_deref().and_then(Id::parse);
+            sqlx::query(INSERT_MESSAGE)
+                .bind(&m.idempotency_key)
+                .bind(&m.tenant)
+                .bind(run)
+                .bind(m.kind.name())
+                .bind(m.channel.name())
+                .bind(&m.recipient)
+                .bind(&m.subject)
+                .bind(&m.body_text)
+                .bind(m.body_html.as_deref())
+                .bind(Json(&m.data))
+                .bind($at)
+                .execute(&mut *$tx)
+                .await
+                .map_err(db($action))?;
+        }
+    };
+}
+
 /// Reads an outbox row.
 fn message<R>(row: &R) -> Result<OutboxMessage, StoreError>
 where
@@ -347,24 +372,7 @@ impl Store {
                     return Ok(false);
                 }
             }
-            for m in messages {
-                let run = m.run_id.as_deref().and_then(Id::parse);
-                sqlx::query(INSERT_MESSAGE)
-                    .bind(&m.idempotency_key)
-                    .bind(&m.tenant)
-                    .bind(run)
-                    .bind(m.kind.name())
-                    .bind(m.channel.name())
-                    .bind(&m.recipient)
-                    .bind(&m.subject)
-                    .bind(&m.body_text)
-                    .bind(m.body_html.as_deref())
-                    .bind(Json(&m.data))
-                    .bind(at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db(ACTION))?;
-            }
+            insert_messages!(tx, messages, at, ACTION);
             sqlx::query(
                 "UPDATE notify_items SET assembled = $1 \
                  WHERE run_id = $2 AND host_key = $3 AND id <= $4 AND NOT assembled",
@@ -395,24 +403,7 @@ impl Store {
                 .begin_with(dialect.begin_write)
                 .await
                 .map_err(db(ACTION))?;
-            for m in messages {
-                let run = m.run_id.as_deref().and_then(Id::parse);
-                sqlx::query(INSERT_MESSAGE)
-                    .bind(&m.idempotency_key)
-                    .bind(&m.tenant)
-                    .bind(run)
-                    .bind(m.kind.name())
-                    .bind(m.channel.name())
-                    .bind(&m.recipient)
-                    .bind(&m.subject)
-                    .bind(&m.body_text)
-                    .bind(m.body_html.as_deref())
-                    .bind(Json(&m.data))
-                    .bind(at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db(ACTION))?;
-            }
+            insert_messages!(tx, messages, at, ACTION);
             tx.commit().await.map_err(db(ACTION))?;
         });
         Ok(())

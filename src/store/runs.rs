@@ -10,7 +10,7 @@ use serde::Serialize;
 use sqlx::types::Json;
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
-use super::audit::{INSERT_EVENTS, push_events};
+use super::audit::insert_events;
 use super::codec::{Id, Ts};
 use super::events::{self, NewEvent};
 use super::sql::{builder, col, count, db, parse_name};
@@ -89,9 +89,7 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(db("starting a run"))?;
-            let mut insert = builder(pool, INSERT_EVENTS);
-            push_events(&mut insert, id, tenant, std::slice::from_ref(&event));
-            insert
+            insert_events(pool, id, tenant, std::slice::from_ref(&event))
                 .build()
                 .execute(&mut *tx)
                 .await
@@ -149,17 +147,14 @@ impl Store {
         on_backend!(self, |pool, dialect| {
             let (mut tx, tenant) = begin_run_write!(pool, dialect, id, run_id, ACTION);
             let closed = match closing {
-                Some(c) => sqlx::query(
-                    "UPDATE write_intents SET closed_at = $2, outcome = $3 \
-                     WHERE id = $1 AND closed_at IS NULL",
-                )
-                .bind(c.id)
-                .bind(at)
-                .bind(c.outcome)
-                .execute(&mut *tx)
-                .await
-                .map_err(db(ACTION))?
-                .rows_affected(),
+                Some(c) => sqlx::query(intents::CLOSE_BY_ID)
+                    .bind(c.id)
+                    .bind(at)
+                    .bind(c.outcome)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db(ACTION))?
+                    .rows_affected(),
                 None => sqlx::query(
                     "UPDATE write_intents SET closed_at = $4, outcome = 'recorded' \
                      WHERE run_id = $1 AND platform = $2 AND session_id = $3 \
@@ -241,9 +236,11 @@ impl Store {
                 });
                 insert.build().execute(&mut *tx).await.map_err(db(ACTION))?;
             }
-            let mut insert = builder(pool, INSERT_EVENTS);
-            push_events(&mut insert, id, &tenant, &session_events);
-            insert.build().execute(&mut *tx).await.map_err(db(ACTION))?;
+            insert_events(pool, id, &tenant, &session_events)
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(db(ACTION))?;
             if let Some(pending) = notify {
                 let mut insert = builder(pool, outbox::INSERT_ITEM);
                 outbox::push_item(&mut insert, id, &tenant, pending, at);
@@ -285,9 +282,11 @@ impl Store {
                     .push_bind(f.error.as_str());
             });
             insert.build().execute(&mut *tx).await.map_err(db(ACTION))?;
-            let mut insert = builder(pool, INSERT_EVENTS);
-            push_events(&mut insert, id, &tenant, &failure_events);
-            insert.build().execute(&mut *tx).await.map_err(db(ACTION))?;
+            insert_events(pool, id, &tenant, &failure_events)
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(db(ACTION))?;
             tx.commit().await.map_err(db(ACTION))?;
         });
         Ok(())
@@ -337,9 +336,11 @@ impl Store {
                 .await
                 .map_err(db(ACTION))?;
             let event = events::run_finished(run_id, sessions, failures, &statuses, at);
-            let mut insert = builder(pool, INSERT_EVENTS);
-            push_events(&mut insert, id, &tenant, std::slice::from_ref(&event));
-            insert.build().execute(&mut *tx).await.map_err(db(ACTION))?;
+            insert_events(pool, id, &tenant, std::slice::from_ref(&event))
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(db(ACTION))?;
             tx.commit().await.map_err(db(ACTION))?;
         });
         Ok(())
