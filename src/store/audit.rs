@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::codec::{Id, Ts};
 use super::events::NewEvent;
+use super::runs::parse_run_id;
 use super::sql::{builder, col, db};
 use super::{Store, StoreError};
 
@@ -35,9 +36,7 @@ impl Store {
     pub async fn audit_trail(&self, run_id: Option<&str>) -> Result<Vec<AuditEvent>, StoreError> {
         const ACTION: &str = "reading the audit trail";
         let id = match run_id {
-            Some(text) => Some(Id::parse(text).ok_or_else(|| StoreError::RunNotFound {
-                run_id: text.to_string(),
-            })?),
+            Some(text) => Some(parse_run_id(text)?),
             None => None,
         };
         on_backend!(self, |pool, _d| {

@@ -21,6 +21,7 @@ use super::audit::insert_events;
 use super::codec::{Id, Ts};
 use super::events::{self, NewEvent};
 use super::outbox::PendingItem;
+use super::runs::parse_run_id;
 use super::sql::{col, db, parse_name};
 use super::{Store, StoreError};
 use crate::notify::DigestItem;
@@ -80,9 +81,7 @@ impl Store {
     /// yet settled) is [`StoreError::SessionBeingWritten`]: the caller must not write it.
     pub async fn open_write_intent(&self, intent: &NewIntent<'_>) -> Result<i64, StoreError> {
         const ACTION: &str = "recording a write intent";
-        let run = Id::parse(intent.run_id).ok_or_else(|| StoreError::RunNotFound {
-            run_id: intent.run_id.to_string(),
-        })?;
+        let run = parse_run_id(intent.run_id)?;
         let session = serde_json::to_value(intent.session).map_err(|e| StoreError::Corrupt {
             what: "write intent session".into(),
             detail: e.to_string(),

@@ -22,6 +22,7 @@ use sqlx::types::Json;
 use sqlx::{Database, QueryBuilder, Type};
 
 use super::codec::{Id, Ts};
+use super::runs::parse_run_id;
 use super::sql::{builder, col, count, db, parse_name};
 use super::{Store, StoreError};
 use crate::notify::{Channel, DigestItem, MessageKind, NewMessage, OutboxMessage};
@@ -170,12 +171,6 @@ where
     })
 }
 
-fn run_id(text: &str) -> Result<Id, StoreError> {
-    Id::parse(text).ok_or_else(|| StoreError::RunNotFound {
-        run_id: text.to_string(),
-    })
-}
-
 impl Store {
     /// Records one session of a run like [`Store::record_session`], and in the same transaction
     /// what its host must hear: `item` (when there is something to tell) and, with `closes_host`,
@@ -199,7 +194,7 @@ impl Store {
 
     /// Digest items recorded in a run, in the order they were recorded (for `chaperone demo`).
     pub async fn digest_items(&self, run: &str) -> Result<Vec<DigestItem>, StoreError> {
-        let id = run_id(run)?;
+        let id = parse_run_id(run)?;
         const ACTION: &str = "reading digest items";
         on_backend!(self, |pool, _d| {
             let rows = sqlx::query(
@@ -262,7 +257,7 @@ impl Store {
         run: &str,
         host_key: &str,
     ) -> Result<Vec<StoredItem>, StoreError> {
-        let id = run_id(run)?;
+        let id = parse_run_id(run)?;
         const ACTION: &str = "reading a host's digest items";
         on_backend!(self, |pool, _d| {
             let rows = sqlx::query(
@@ -347,7 +342,7 @@ impl Store {
         messages: &[NewMessage],
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let id = run_id(&ready.run_id)?;
+        let id = parse_run_id(&ready.run_id)?;
         let at = Ts::new(now);
         const ACTION: &str = "queueing a host's digest";
         on_backend!(self, |pool, dialect| {

@@ -135,9 +135,7 @@ impl Store {
         notify: Option<&outbox::PendingItem<'_>>,
         closing: Option<&intents::Closing<'_>>,
     ) -> Result<bool, StoreError> {
-        let id = Id::parse(run_id).ok_or_else(|| StoreError::RunNotFound {
-            run_id: run_id.to_string(),
-        })?;
+        let id = parse_run_id(run_id)?;
         let at = Ts::new(recorded_at);
         let mut session_events = events::session_recorded(session, at);
         if let Some(c) = closing {
@@ -260,9 +258,7 @@ impl Store {
         if failures.is_empty() {
             return Ok(());
         }
-        let id = Id::parse(run_id).ok_or_else(|| StoreError::RunNotFound {
-            run_id: run_id.to_string(),
-        })?;
+        let id = parse_run_id(run_id)?;
         let at = Ts::new(Utc::now());
         let failure_events: Vec<NewEvent> = failures
             .iter()
@@ -299,9 +295,7 @@ impl Store {
         run_id: &str,
         finished_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let id = Id::parse(run_id).ok_or_else(|| StoreError::RunNotFound {
-            run_id: run_id.to_string(),
-        })?;
+        let id = parse_run_id(run_id)?;
         let at = Ts::new(finished_at);
         const ACTION: &str = "finishing a run";
         on_backend!(self, |pool, dialect| {
@@ -353,9 +347,7 @@ impl Store {
         run_id: &str,
         rates: &[crate::report::RateAllowed],
     ) -> Result<(), StoreError> {
-        let id = Id::parse(run_id).ok_or_else(|| StoreError::RunNotFound {
-            run_id: run_id.to_string(),
-        })?;
+        let id = parse_run_id(run_id)?;
         const ACTION: &str = "recording a run's rates";
         let rates = serde_json::to_value(rates).map_err(|e| StoreError::Corrupt {
             what: "run rates".into(),
@@ -378,7 +370,7 @@ impl Store {
         let not_found = || StoreError::RunNotFound {
             run_id: run_id.to_string(),
         };
-        let id = Id::parse(run_id).ok_or_else(not_found)?;
+        let id = parse_run_id(run_id)?;
         const ACTION: &str = "loading a run";
         on_backend!(self, |pool, dialect| {
             let mut tx = pool
@@ -613,6 +605,13 @@ fn run_kind(name: String) -> Result<RunKind, StoreError> {
 /// Reads a run's state before writing into it; on PostgreSQL it holds the row so `finish_run`
 /// cannot slip in between, while sessions of one run can still be recorded in parallel.
 const RUN_STATE_FOR_WRITE: &str = "SELECT tenant, finished_at FROM runs WHERE id = $1{for_share}";
+
+/// A run id as stored; a text that is no UUID names no run.
+pub(super) fn parse_run_id(text: &str) -> Result<Id, StoreError> {
+    Id::parse(text).ok_or_else(|| StoreError::RunNotFound {
+        run_id: text.to_string(),
+    })
+}
 
 /// The tenant of a run that may still be written to, from its [`RUN_STATE_FOR_WRITE`] row.
 fn open_run_tenant<R>(row: Option<R>, run_id: &str) -> Result<String, StoreError>
