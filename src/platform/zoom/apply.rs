@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use chrono::{NaiveDate, Utc};
 
 use super::map;
+use super::meetings::host_id_of;
 use super::models::{Meeting, UserSettings};
 use super::passcode;
 use super::{Inner, meeting_id};
@@ -165,11 +166,7 @@ pub(super) async fn apply(
     // over with one for outsiders.
     let current = inner.meeting(id).await?;
     refuse_if_started(session, &current)?;
-    let host_id = current
-        .host_id
-        .clone()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| session.host.id.clone());
+    let host_id = host_id_of(&current, session);
     let shown_host = if session.host.email.is_empty() {
         host_id.clone()
     } else {
@@ -340,4 +337,24 @@ fn differs_from_changes(o: &Occurrence, changes: &[Change]) -> bool {
             }
             _ => false,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_count_from_an_earlier_day_starts_again_at_zero() {
+        let today = Utc::now().date_naive();
+        let yesterday = today.pred_opt().expect("a day before today");
+        let mut daily = HashMap::from([("h1".to_string(), (yesterday, 7))]);
+        assert_eq!(*count_today(&mut daily, "h1", today), 0);
+        assert_eq!(daily.get("h1"), Some(&(today, 0)));
+        *count_today(&mut daily, "h1", today) += 1;
+        assert_eq!(
+            *count_today(&mut daily, "h1", today),
+            1,
+            "today's count is kept"
+        );
+    }
 }

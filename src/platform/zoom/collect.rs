@@ -9,6 +9,7 @@ use chrono::Utc;
 use tracing::Instrument;
 
 use super::map::{self, GroupLocks, Keep};
+use super::meetings::host_id_of;
 use super::models::{LockSettings, User};
 use super::users::{directory_of, named_group};
 use super::{Inner, meeting_id};
@@ -78,11 +79,7 @@ pub(super) async fn read_session(
 ) -> Result<Session, PlatformError> {
     let id = meeting_id(session)?;
     let m = inner.meeting(id).await?;
-    let host_id = m
-        .host_id
-        .clone()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| session.host.id.clone());
+    let host_id = host_id_of(&m, session);
     let mut host = session.host.clone();
     if host.id.is_empty() {
         host.id = host_id.clone();

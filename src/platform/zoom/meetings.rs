@@ -9,7 +9,16 @@ use super::models::{Meeting, MeetingList, MeetingSummary};
 use super::pages::PAGE_SIZE;
 use super::{Inner, segment};
 use crate::platform::PlatformError;
-use crate::session::PlatformKind;
+use crate::session::{PlatformKind, Session};
+
+/// The id of the meeting's host as Zoom names it now, else the session's (an answer without
+/// `host_id`).
+pub(super) fn host_id_of(m: &Meeting, session: &Session) -> String {
+    m.host_id
+        .clone()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| session.host.id.clone())
+}
 
 /// A 404 answer as [`PlatformError::NotFound`] naming `what`; any other result as it is.
 fn or_not_found<T>(
