@@ -1,14 +1,14 @@
 //! The Zoom adapter: reads an account's scheduled meetings into neutral [`Session`]s, writes the
 //! changes the engine planned, and reads back.
 //!
-//! Layout, after octocrab's: one handler per Zoom resource over the shared [`http`] client (rate
-//! limits, retries, errors that keep Zoom's body): [`meetings`] (a host's meetings, one meeting or
-//! occurrence, their PATCHes), [`users`] (users, groups, settings, lock settings, the directory
-//! cache), [`hosts`] (a host's settings and locks, cached with a spread TTL), [`pages`] (paged
-//! lists); the work over them: [`collect`] (the sweep's collect, single-session reads) and
-//! [`apply`] (writes and the daily budget); beside them [`models`] (serde types for the Zoom JSON
-//! used), [`auth`] (the S2S OAuth token cache), [`map`] (pure Zoom ⇄ neutral mapping) and
-//! [`passcode`] (generation). This file holds the adapter type and the [`Platform`] impl that
+//! Layout, after octocrab's: one handler per Zoom resource over the shared `http` client (rate
+//! limits, retries, errors that keep Zoom's body): `meetings` (a host's meetings, one meeting or
+//! occurrence, their PATCHes), `users` (users, groups, settings, lock settings, the directory
+//! cache), `hosts` (a host's settings and locks, cached with a spread TTL), `pages` (paged
+//! lists); the work over them: `collect` (the sweep's collect, single-session reads) and
+//! `apply` (writes and the daily budget); beside them `models` (serde types for the Zoom JSON
+//! used), `auth` (the S2S OAuth token cache), `map` (pure Zoom ⇄ neutral mapping) and
+//! `passcode` (generation). This file holds the adapter type and the [`Platform`] impl that
 //! delegates to them. Facts about Zoom cite `shared/research/zoom.md` (§ numbers) or the vendor
 //! spec paths.
 //!
