@@ -41,6 +41,19 @@ macro_rules! begin_run_write {
     }};
 }
 
+/// Inside [`on_backend!`]: appends `$events` of run `$run` to the audit trail in `$tx` and
+/// commits, so the trail says what the transaction wrote exactly when it is written.
+macro_rules! commit_with_events {
+    ($pool:ident, $tx:ident, $run:expr, $tenant:expr, $events:expr, $action:expr) => {
+        insert_events($pool, $run, $tenant, $events)
+            .build()
+            .execute(&mut *$tx)
+            .await
+            .map_err(db($action))?;
+        $tx.commit().await.map_err(db($action))?;
+    };
+}
+
 /// A run as listed by `chaperone report --list`: who, what, when, and how it went.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RunSummary {
@@ -89,12 +102,14 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(db("starting a run"))?;
-            insert_events(pool, id, tenant, std::slice::from_ref(&event))
-                .build()
-                .execute(&mut *tx)
-                .await
-                .map_err(db("starting a run"))?;
-            tx.commit().await.map_err(db("starting a run"))?;
+            commit_with_events!(
+                pool,
+                tx,
+                id,
+                tenant,
+                std::slice::from_ref(&event),
+                "starting a run"
+            );
         });
         Ok(run_id)
     }
@@ -278,12 +293,7 @@ impl Store {
                     .push_bind(f.error.as_str());
             });
             insert.build().execute(&mut *tx).await.map_err(db(ACTION))?;
-            insert_events(pool, id, &tenant, &failure_events)
-                .build()
-                .execute(&mut *tx)
-                .await
-                .map_err(db(ACTION))?;
-            tx.commit().await.map_err(db(ACTION))?;
+            commit_with_events!(pool, tx, id, &tenant, &failure_events, ACTION);
         });
         Ok(())
     }
@@ -330,12 +340,7 @@ impl Store {
                 .await
                 .map_err(db(ACTION))?;
             let event = events::run_finished(run_id, sessions, failures, &statuses, at);
-            insert_events(pool, id, &tenant, std::slice::from_ref(&event))
-                .build()
-                .execute(&mut *tx)
-                .await
-                .map_err(db(ACTION))?;
-            tx.commit().await.map_err(db(ACTION))?;
+            commit_with_events!(pool, tx, id, &tenant, std::slice::from_ref(&event), ACTION);
         });
         Ok(())
     }
