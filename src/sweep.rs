@@ -477,17 +477,7 @@ impl Shared {
                 f.detail = "fixed on the host's settings (shared by all their sessions) earlier in this run".into();
             }
         }
-        let mut report = SessionReport {
-            platform: session.platform,
-            session_id: session.id.clone(),
-            topic: session.topic.clone(),
-            host_email: session.host.email.clone(),
-            start: session.start,
-            profile: profile.name.clone(),
-            findings: Vec::new(),
-            changes: Vec::new(),
-            join_link_changed: false,
-        };
+        let mut report = SessionReport::of(&session, &profile.name);
         let changes = engine::plan(profile, &session, &findings, self.now);
         if changes.is_empty() {
             report.findings = findings;

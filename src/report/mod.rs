@@ -288,6 +288,22 @@ impl RunTally {
 }
 
 impl SessionReport {
+    /// The report of `session` under `profile` before anything is judged: no findings, no
+    /// changes.
+    pub fn of(session: &crate::session::Session, profile: &str) -> SessionReport {
+        SessionReport {
+            platform: session.platform,
+            session_id: session.id.clone(),
+            topic: session.topic.clone(),
+            host_email: session.host.email.clone(),
+            start: session.start,
+            profile: profile.to_string(),
+            findings: Vec::new(),
+            changes: Vec::new(),
+            join_link_changed: false,
+        }
+    }
+
     /// Whether anything on this session is still open: drift, a person's action, or an error.
     pub fn is_open(&self) -> bool {
         self.findings
