@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::Output;
 
 use assert_cmd::Command;
@@ -29,6 +30,29 @@ async fn run_cli(configure: impl FnOnce(&mut Command) + Send + 'static) -> Outpu
     })
     .await
     .expect("the command's thread finished")
+}
+
+/// Runs `chaperone --config <settings> <args…>` off the async runtime.
+async fn run_with_settings(settings: &Path, args: &[&str]) -> Output {
+    let settings = settings.to_path_buf();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    run_cli(move |c| {
+        c.arg("--config").arg(&settings).args(&args);
+    })
+    .await
+}
+
+/// As [`run_with_settings`], logging JSON at trace level (where a leaked secret would show).
+async fn run_traced_with_settings(settings: &Path, args: &[&str]) -> Output {
+    let settings = settings.to_path_buf();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    run_cli(move |c| {
+        c.env("RUST_LOG", "trace")
+            .args(["--log-format", "json", "--config"])
+            .arg(&settings)
+            .args(&args);
+    })
+    .await
 }
 
 fn settings_file(dir: &std::path::Path, app: &common::TestApp, secret: &str) -> std::path::PathBuf {
@@ -62,12 +86,7 @@ async fn check_exits_1_on_drift_and_prints_json_with_the_schema_version() {
     let app = common::spawn_app(Scenario::demo()).await;
     let dir = tempfile::tempdir().unwrap();
     let settings = settings_file(dir.path(), &app, app.sim.client_secret());
-    let out = run_cli(move |c| {
-        c.arg("--config")
-            .arg(&settings)
-            .args(["check", "--format", "json"]);
-    })
-    .await;
+    let out = run_with_settings(&settings, &["check", "--format", "json"]).await;
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
     assert_eq!(json["schema_version"], 1);
@@ -82,13 +101,7 @@ async fn the_client_secret_never_reaches_output_or_logs_even_at_trace_level() {
     let real = app.sim.client_secret().to_string();
     // A working secret: a whole sweep at trace level.
     let settings = settings_file(dir.path(), &app, &real);
-    let ok = run_cli(move |c| {
-        c.env("RUST_LOG", "trace")
-            .args(["--log-format", "json", "--config"])
-            .arg(&settings)
-            .args(["sweep", "--format", "csv"]);
-    })
-    .await;
+    let ok = run_traced_with_settings(&settings, &["sweep", "--format", "csv"]).await;
     let all = text(&ok);
     assert!(ok.status.code().is_some_and(|c| c <= 1), "{all}");
     assert!(!all.contains(&real), "the client secret leaked");
@@ -96,13 +109,7 @@ async fn the_client_secret_never_reaches_output_or_logs_even_at_trace_level() {
     let canary = "CANARY-7f3a9c1e-secret";
     let dir2 = tempfile::tempdir().unwrap();
     let settings = settings_file(dir2.path(), &app, canary);
-    let bad = run_cli(move |c| {
-        c.env("RUST_LOG", "trace")
-            .args(["--log-format", "json", "--config"])
-            .arg(&settings)
-            .args(["check", "--format", "json"]);
-    })
-    .await;
+    let bad = run_traced_with_settings(&settings, &["check", "--format", "json"]).await;
     let all = text(&bad);
     assert_eq!(bad.status.code(), Some(2), "{all}");
     assert!(!all.contains(canary), "the canary secret leaked:\n{all}");
@@ -128,21 +135,11 @@ async fn a_past_run_prints_again_from_the_store() {
     let app = common::spawn_app(Scenario::demo()).await;
     let dir = tempfile::tempdir().unwrap();
     let settings = settings_file(dir.path(), &app, app.sim.client_secret());
-    let again_settings = settings.clone();
-    let swept = run_cli(move |c| {
-        c.arg("--config")
-            .arg(&settings)
-            .args(["sweep", "--format", "json"]);
-    })
-    .await;
+    let swept = run_with_settings(&settings, &["sweep", "--format", "json"]).await;
     let first: serde_json::Value = serde_json::from_slice(&swept.stdout).expect("JSON");
     let run_id = first["run_id"].as_str().expect("a run id").to_string();
-    let again = run_cli(move |c| {
-        c.arg("--config")
-            .arg(&again_settings)
-            .args(["report", "--run", &run_id, "--format", "json"]);
-    })
-    .await;
+    let again =
+        run_with_settings(&settings, &["report", "--run", &run_id, "--format", "json"]).await;
     assert!(again.status.success(), "{}", text(&again));
     let second: serde_json::Value = serde_json::from_slice(&again.stdout).expect("JSON");
     assert_eq!(first, second);
@@ -216,12 +213,7 @@ async fn a_check_that_could_not_sign_in_is_a_failed_run_in_every_format_and_in_t
     let app = common::spawn_app(Scenario::demo()).await;
     let dir = tempfile::tempdir().unwrap();
     let settings = refused_secret_settings(dir.path(), &app);
-
-    let cfg = settings.clone();
-    let table = run_cli(move |c| {
-        c.arg("--config").arg(&cfg).args(["check"]);
-    })
-    .await;
+    let table = run_with_settings(&settings, &["check"]).await;
     let out = String::from_utf8_lossy(&table.stdout).to_string();
     assert_eq!(table.status.code(), Some(2), "{}", text(&table));
     assert!(
@@ -241,34 +233,15 @@ async fn a_check_that_could_not_sign_in_is_a_failed_run_in_every_format_and_in_t
     // The log says it at error level.
     let log = String::from_utf8_lossy(&table.stderr).to_string();
     assert!(log.contains("ERROR"), "{log}");
-
-    let cfg = settings.clone();
-    let json = run_cli(move |c| {
-        c.arg("--config")
-            .arg(&cfg)
-            .args(["check", "--format", "json"]);
-    })
-    .await;
+    let json = run_with_settings(&settings, &["check", "--format", "json"]).await;
     assert_eq!(json.status.code(), Some(2), "{}", text(&json));
     let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
     assert_eq!(report["status"], "failed", "{report}");
-
-    let cfg = settings.clone();
-    let csv = run_cli(move |c| {
-        c.arg("--config")
-            .arg(&cfg)
-            .args(["check", "--format", "csv"]);
-    })
-    .await;
+    let csv = run_with_settings(&settings, &["check", "--format", "csv"]).await;
     assert_eq!(csv.status.code(), Some(2), "{}", text(&csv));
     let sheet = String::from_utf8_lossy(&csv.stdout).to_string();
     assert!(sheet.contains(",run,failed,"), "{sheet}");
-
-    let cfg = settings.clone();
-    let list = run_cli(move |c| {
-        c.arg("--config").arg(&cfg).args(["report", "--list"]);
-    })
-    .await;
+    let list = run_with_settings(&settings, &["report", "--list"]).await;
     let listed = String::from_utf8_lossy(&list.stdout).to_string();
     assert_eq!(listed.lines().count(), 3, "{listed}");
     assert!(
@@ -294,13 +267,7 @@ async fn a_topic_with_terminal_escapes_is_shown_neutralised_in_table_and_csv_and
     let dir = tempfile::tempdir().unwrap();
     let settings = settings_file(dir.path(), &app, app.sim.client_secret());
     for format in ["table", "csv"] {
-        let cfg = settings.clone();
-        let out = run_cli(move |c| {
-            c.arg("--config")
-                .arg(&cfg)
-                .args(["check", "--format", format]);
-        })
-        .await;
+        let out = run_with_settings(&settings, &["check", "--format", format]).await;
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
         assert!(
             !stdout.contains(['\u{1b}', '\u{7}'].as_slice()),
@@ -311,13 +278,7 @@ async fn a_topic_with_terminal_escapes_is_shown_neutralised_in_table_and_csv_and
             "{format}: {stdout}"
         );
     }
-    let cfg = settings.clone();
-    let json = run_cli(move |c| {
-        c.arg("--config")
-            .arg(&cfg)
-            .args(["check", "--format", "json"]);
-    })
-    .await;
+    let json = run_with_settings(&settings, &["check", "--format", "json"]).await;
     let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
     assert!(
         report["sessions"]
@@ -350,12 +311,7 @@ async fn a_teams_check_whose_secret_entra_refuses_is_a_failed_run() {
         ),
     )
     .unwrap();
-    let out = run_cli(move |c| {
-        c.arg("--config")
-            .arg(&settings)
-            .args(["check", "--format", "json"]);
-    })
-    .await;
+    let out = run_with_settings(&settings, &["check", "--format", "json"]).await;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(report["status"], "failed", "{report}");
