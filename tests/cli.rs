@@ -55,19 +55,10 @@ async fn run_traced_with_settings(settings: &Path, args: &[&str]) -> Output {
     .await
 }
 
-fn settings_file(dir: &std::path::Path, app: &common::TestApp, secret: &str) -> std::path::PathBuf {
-    let path = dir.join("chaperone.toml");
-    let text = format!(
-        "[store]\nurl = \"sqlite://{db}\"\n\n[[tenants]]\nid = \"riverside-youth\"\nprofiles_dir = \"{profiles}\"\n\n[tenants.zoom]\naccount_id = \"{account}\"\nclient_id = \"{client}\"\nclient_secret = \"{secret}\"\napi_base_url = \"{api}\"\ntoken_url = \"{token}\"\nrate_limits = {{ light_per_second = 500, medium_per_second = 500 }}\n",
-        db = dir.join("c.db").display(),
-        profiles = common::repo_profiles().display(),
-        account = app.sim.account_id(),
-        client = app.sim.client_id(),
-        api = app.sim.api_base_url(),
-        token = app.sim.token_url(),
-    );
-    std::fs::write(&path, text).expect("settings written");
-    path
+/// A settings file for the binary against `app`'s simulator, signing in with `secret`.
+fn settings_file(dir: &Path, app: &common::TestApp, secret: &str) -> std::path::PathBuf {
+    let url = common::binary::sqlite_url(dir, "c.db");
+    common::binary::write_settings(dir, app, &url, secret, "")
 }
 
 #[test]

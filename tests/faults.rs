@@ -12,6 +12,9 @@ use std::time::Duration;
 use chaperone::control::Status;
 use chaperone::report::{RunKind, RunReport};
 use chaperone_sim::{Fault, Scenario};
+use common::binary::{
+    kill, settings_file, sqlite_url, sweep_command, sweep_to_the_end, wait_until,
+};
 use common::{TestApp, spawn_app};
 use serde_json::Value;
 
@@ -408,54 +411,26 @@ async fn a_process_killed_mid_sweep_loses_nothing_and_applies_nothing_twice() {
     let before_report = app.run(RunKind::Check, false).await;
     let before = meetings(&app, &before_report);
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("killed.db");
-    let settings = dir.path().join("chaperone.toml");
-    std::fs::write(
-        &settings,
-        format!(
-            "[store]\nurl = \"sqlite://{db}\"\n\n[[tenants]]\nid = \"{tenant}\"\nprofiles_dir = \"{profiles}\"\n\n[tenants.zoom]\naccount_id = \"{account}\"\nclient_id = \"{client}\"\nclient_secret = \"{secret}\"\napi_base_url = \"{api}\"\ntoken_url = \"{token}\"\nrate_limits = {{ light_per_second = 500, medium_per_second = 500 }}\n",
-            db = db.display(),
-            tenant = common::TENANT,
-            profiles = common::repo_profiles().display(),
-            account = app.sim.account_id(),
-            client = app.sim.client_id(),
-            secret = app.sim.client_secret(),
-            api = app.sim.api_base_url(),
-            token = app.sim.token_url(),
-        ),
-    )
-    .unwrap();
+    let url = sqlite_url(dir.path(), "killed.db");
+    let settings = settings_file(dir.path(), &app, &url);
     // Slow writes, so the kill lands in the middle of the fixing.
     app.sim.inject(
         Fault::delay(Duration::from_millis(150)).on_route("PATCH /v2/meetings/{meetingId}"),
     );
-    let exe = assert_cmd::cargo::cargo_bin("chaperone");
-    let mut child = tokio::process::Command::new(&exe)
-        .arg("--config")
-        .arg(&settings)
-        .args(["--log-format", "json", "sweep", "--format", "json"])
-        .stdout(Stdio::null())
+    let mut child = sweep_command(&settings, &[])
         .stderr(Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .expect("sweep starts");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while app.sim.stats().writes_applied < 5 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the sweep never wrote"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    child.start_kill().expect("SIGKILL");
-    let _ = child.wait().await;
+    wait_until("the sweep's fifth write", || {
+        app.sim.stats().writes_applied >= 5
+    })
+    .await;
+    kill(&mut child).await;
     let written_before_kill = app.sim.stats().writes_applied;
     app.sim.clear_faults();
 
     // The killed run is in the store, unfinished, with the sessions it had recorded.
-    let store = chaperone::store::Store::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
+    let store = chaperone::store::Store::connect(&url).await.unwrap();
     let runs = store.list_runs(10).await.unwrap();
     assert_eq!(runs.len(), 1);
     assert!(
@@ -471,17 +446,7 @@ async fn a_process_killed_mid_sweep_loses_nothing_and_applies_nothing_twice() {
     assert_eq!(recorded, killed.sessions.len());
 
     // A restart finishes the job without writing any meeting a second time.
-    let out = tokio::task::spawn_blocking(move || {
-        assert_cmd::Command::new(&exe)
-            .arg("--config")
-            .arg(&settings)
-            .args(["sweep", "--format", "json"])
-            .timeout(Duration::from_secs(60))
-            .output()
-    })
-    .await
-    .unwrap()
-    .expect("second sweep runs");
+    let out = sweep_to_the_end(&settings).await;
     let report: RunReport = serde_json::from_slice(&out.stdout).expect("a JSON report");
     assert!(written_before_kill >= 5);
     assert_no_meeting_written_twice(&app);

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -13,63 +12,20 @@ use chaperone::session::PlatformKind;
 use chaperone::store::Store;
 use chaperone_sim::{Fault, Scenario};
 use chrono::Utc;
-use common::{TestApp, spawn_app};
+use common::binary::{kill, settings_file, sqlite_url, sweep_command, wait_until};
+use common::spawn_app;
 use tokio::io::{AsyncBufReadExt, BufReader};
-
-/// A settings file for the binary against the simulator, with its store in `dir`.
-fn settings_file(app: &TestApp, dir: &Path) -> (PathBuf, String) {
-    let db = dir.join("chaperone.db");
-    let settings = dir.join("chaperone.toml");
-    std::fs::write(
-        &settings,
-        format!(
-            "[store]\nurl = \"sqlite://{db}\"\n\n[[tenants]]\nid = \"{tenant}\"\nprofiles_dir = \"{profiles}\"\n\n[tenants.zoom]\naccount_id = \"{account}\"\nclient_id = \"{client}\"\nclient_secret = \"{secret}\"\napi_base_url = \"{api}\"\ntoken_url = \"{token}\"\nrate_limits = {{ light_per_second = 500, medium_per_second = 500 }}\n",
-            db = db.display(),
-            tenant = common::TENANT,
-            profiles = common::repo_profiles().display(),
-            account = app.sim.account_id(),
-            client = app.sim.client_id(),
-            secret = app.sim.client_secret(),
-            api = app.sim.api_base_url(),
-            token = app.sim.token_url(),
-        ),
-    )
-    .expect("settings file written");
-    (settings, format!("sqlite://{}", db.display()))
-}
-
-fn sweep(settings: &Path, extra: &[&str]) -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new(assert_cmd::cargo::cargo_bin("chaperone"));
-    cmd.arg("--config")
-        .arg(settings)
-        .args(["--log-format", "json", "sweep", "--format", "json"])
-        .args(extra)
-        .stdout(Stdio::null())
-        .kill_on_drop(true);
-    cmd
-}
-
-/// Waits (generously) until `done` holds.
-async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what} never happened"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_sweep_while_the_first_writes_exits_2_naming_it_and_writes_nothing() {
     let app = spawn_app(Scenario::demo()).await;
     let dir = tempfile::tempdir().unwrap();
-    let (settings, url) = settings_file(&app, dir.path());
+    let url = sqlite_url(dir.path(), "chaperone.db");
+    let settings = settings_file(dir.path(), &app, &url);
     // The first sweep's writes are slow: it is still writing when the second starts.
     app.sim
         .inject(Fault::delay(Duration::from_secs(2)).on_route("PATCH /v2/meetings/{meetingId}"));
-    let mut first = sweep(&settings, &[])
+    let mut first = sweep_command(&settings, &[])
         .stderr(Stdio::null())
         .spawn()
         .expect("first sweep starts");
@@ -79,7 +35,7 @@ async fn a_second_sweep_while_the_first_writes_exits_2_naming_it_and_writes_noth
     })
     .await;
 
-    let second = sweep(&settings, &[])
+    let second = sweep_command(&settings, &[])
         .stderr(Stdio::piped())
         .output()
         .await
@@ -98,15 +54,15 @@ async fn a_second_sweep_while_the_first_writes_exits_2_naming_it_and_writes_noth
         1,
         "only the first sweep's run"
     );
-    first.start_kill().expect("stop the first");
-    let _ = first.wait().await;
+    kill(&mut first).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sweep_wait_starts_writing_when_the_holder_releases_the_lease() {
     let app = spawn_app(Scenario::demo()).await;
     let dir = tempfile::tempdir().unwrap();
-    let (settings, url) = settings_file(&app, dir.path());
+    let url = sqlite_url(dir.path(), "chaperone.db");
+    let settings = settings_file(dir.path(), &app, &url);
     // Another process (a second store on the same file) holds the lease.
     let holder = Store::connect(&url).await.unwrap();
     let lease = holder
@@ -114,7 +70,7 @@ async fn sweep_wait_starts_writing_when_the_holder_releases_the_lease() {
         .await
         .expect("free");
 
-    let mut waiting = sweep(&settings, &["--wait"])
+    let mut waiting = sweep_command(&settings, &["--wait"])
         .stderr(Stdio::piped())
         .spawn()
         .expect("sweep --wait starts");
@@ -148,7 +104,8 @@ async fn sweep_wait_starts_writing_when_the_holder_releases_the_lease() {
 async fn a_lease_left_by_a_process_that_died_on_another_machine_is_taken_once_it_expires() {
     let app = spawn_app(Scenario::demo()).await;
     let dir = tempfile::tempdir().unwrap();
-    let (settings, url) = settings_file(&app, dir.path());
+    let url = sqlite_url(dir.path(), "chaperone.db");
+    let settings = settings_file(dir.path(), &app, &url);
     // Taken two minutes ago for 60 s and never renewed: its holder is gone.
     let store = Store::connect(&url).await.unwrap();
     let taken = store
@@ -163,7 +120,7 @@ async fn a_lease_left_by_a_process_that_died_on_another_machine_is_taken_once_it
         .unwrap();
     assert_eq!(taken, Ok(()));
 
-    let out = sweep(&settings, &[])
+    let out = sweep_command(&settings, &[])
         .stderr(Stdio::piped())
         .output()
         .await
@@ -185,11 +142,12 @@ async fn a_lease_left_by_a_process_that_died_on_another_machine_is_taken_once_it
 async fn a_lease_whose_sweep_was_killed_on_this_machine_is_taken_at_once_by_the_next_sweep() {
     let app = spawn_app(Scenario::demo()).await;
     let dir = tempfile::tempdir().unwrap();
-    let (settings, url) = settings_file(&app, dir.path());
+    let url = sqlite_url(dir.path(), "chaperone.db");
+    let settings = settings_file(dir.path(), &app, &url);
     app.sim
         .inject(Fault::delay(Duration::from_secs(30)).on_route("PATCH /v2/meetings/{meetingId}"));
     let log = std::fs::File::create(dir.path().join("first.log")).unwrap();
-    let mut first = sweep(&settings, &[])
+    let mut first = sweep_command(&settings, &[])
         .stderr(log)
         .spawn()
         .expect("first sweep starts");
@@ -209,8 +167,7 @@ async fn a_lease_whose_sweep_was_killed_on_this_machine_is_taken_at_once_by_the_
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    first.start_kill().expect("SIGKILL");
-    let _ = first.wait().await;
+    kill(&mut first).await;
     app.sim.clear_faults();
     let held = store
         .lease_holder(common::TENANT, PlatformKind::Zoom)
@@ -220,7 +177,7 @@ async fn a_lease_whose_sweep_was_killed_on_this_machine_is_taken_at_once_by_the_
     assert!(held.holder.contains(&format!(":{first_pid}:")), "{held:?}");
     assert!(held.expires_at > Utc::now(), "and has not expired");
 
-    let out = sweep(&settings, &[])
+    let out = sweep_command(&settings, &[])
         .stderr(Stdio::piped())
         .output()
         .await

@@ -19,40 +19,18 @@ use chaperone::settings::Settings;
 use chaperone::store::Store;
 use chaperone_sim::{Fault, Scenario};
 use chrono::Utc;
+use common::binary::{
+    kill, sqlite_url, sweep_command, sweep_to_the_end, wait_until, write_settings,
+};
 use common::{TestApp, spawn_app};
 use serde_json::Value;
 use sqlx::Connection;
 
-/// A settings file for the binary against the simulator, with its store at `store_url`.
-fn settings_file(app: &TestApp, dir: &Path, store_url: &str) -> PathBuf {
-    let settings = dir.join("chaperone.toml");
-    std::fs::write(
-        &settings,
-        format!(
-            "[store]\nurl = \"{store_url}\"\n\n[server]\nlisten = \"127.0.0.1:0\"\n\n[[tenants]]\nid = \"{tenant}\"\nprofiles_dir = \"{profiles}\"\n\n[tenants.zoom]\naccount_id = \"{account}\"\nclient_id = \"{client}\"\nclient_secret = \"{secret}\"\napi_base_url = \"{api}\"\ntoken_url = \"{token}\"\nrate_limits = {{ light_per_second = 500, medium_per_second = 500 }}\n",
-            tenant = common::TENANT,
-            profiles = common::repo_profiles().display(),
-            account = app.sim.account_id(),
-            client = app.sim.client_id(),
-            secret = app.sim.client_secret(),
-            api = app.sim.api_base_url(),
-            token = app.sim.token_url(),
-        ),
-    )
-    .expect("settings file written");
-    settings
-}
-
-/// Waits (generously) until `done` holds.
-async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what} never happened"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+/// A settings file for the binary against the simulator, with its store at `store_url` and a
+/// `[server]` table (for `serve`).
+fn settings_file_with_server(dir: &Path, app: &TestApp, store_url: &str) -> PathBuf {
+    let server = "\n[server]\nlisten = \"127.0.0.1:0\"\n";
+    write_settings(dir, app, store_url, app.sim.client_secret(), server)
 }
 
 /// The meetings Zoom applied a write to.
@@ -94,19 +72,12 @@ async fn sweep_killed_after_its_first_write(app: &TestApp, settings: &Path) -> K
     app.sim.inject(
         Fault::delay_answer(Duration::from_secs(300)).on_route("PATCH /v2/meetings/{meetingId}"),
     );
-    let exe = assert_cmd::cargo::cargo_bin("chaperone");
-    let mut child = tokio::process::Command::new(&exe)
-        .arg("--config")
-        .arg(settings)
-        .args(["--log-format", "json", "sweep", "--format", "json"])
-        .stdout(Stdio::null())
+    let mut child = sweep_command(settings, &[])
         .stderr(Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .expect("sweep starts");
     wait_until("a meeting write", || !written_meetings(app).is_empty()).await;
-    child.start_kill().expect("SIGKILL");
-    let _ = child.wait().await;
+    kill(&mut child).await;
     app.sim.clear_faults();
     let written_by_killed = written_meetings(app);
     assert!(!written_by_killed.is_empty());
@@ -119,21 +90,7 @@ async fn sweep_killed_after_its_first_write(app: &TestApp, settings: &Path) -> K
 
 /// The next `chaperone sweep`, run to the end.
 async fn next_sweep(settings: &Path) {
-    let exe = assert_cmd::cargo::cargo_bin("chaperone");
-    let out = tokio::task::spawn_blocking({
-        let settings = settings.to_path_buf();
-        move || {
-            assert_cmd::Command::new(&exe)
-                .arg("--config")
-                .arg(&settings)
-                .args(["sweep", "--format", "json"])
-                .timeout(Duration::from_secs(120))
-                .output()
-        }
-    })
-    .await
-    .unwrap()
-    .expect("the next sweep runs");
+    let out = sweep_to_the_end(settings).await;
     let _next: RunReport = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "a JSON report ({e}); stderr: {}",
@@ -239,8 +196,8 @@ async fn assert_every_write_recorded(app: &TestApp, store: &Store, killed: &Kill
 async fn a_sweep_killed_right_after_its_first_write_has_every_write_recorded_after_the_next_run() {
     let app = spawn_app(Scenario::demo()).await;
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("chaperone.db").display());
-    let settings = settings_file(&app, dir.path(), &url);
+    let url = sqlite_url(dir.path(), "chaperone.db");
+    let settings = settings_file_with_server(dir.path(), &app, &url);
     let killed = sweep_killed_after_its_first_write(&app, &settings).await;
     next_sweep(&settings).await;
     let store = Store::connect(&url).await.unwrap();
@@ -263,7 +220,7 @@ async fn on_postgresql_a_sweep_killed_right_after_its_first_write_has_every_writ
     let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
     let app = spawn_app(Scenario::demo()).await;
     let dir = tempfile::tempdir().unwrap();
-    let settings = settings_file(&app, dir.path(), &url);
+    let settings = settings_file_with_server(dir.path(), &app, &url);
     let killed = sweep_killed_after_its_first_write(&app, &settings).await;
     next_sweep(&settings).await;
     let store = Store::connect(&url).await.unwrap();
@@ -279,8 +236,8 @@ async fn on_postgresql_a_sweep_killed_right_after_its_first_write_has_every_writ
 async fn serve_settles_at_start_the_writes_a_killed_sweep_left_unrecorded() {
     let app = spawn_app(Scenario::demo()).await;
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("chaperone.db").display());
-    let settings = settings_file(&app, dir.path(), &url);
+    let url = sqlite_url(dir.path(), "chaperone.db");
+    let settings = settings_file_with_server(dir.path(), &app, &url);
     let killed = sweep_killed_after_its_first_write(&app, &settings).await;
 
     let loaded = Settings::load(Some(&settings), Some(Default::default())).unwrap();

@@ -2,6 +2,8 @@
 //! it, the shipped profiles and a fresh SQLite store. Everything talks over real HTTP.
 #![allow(dead_code)]
 
+pub mod binary;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
