@@ -11,30 +11,22 @@ use chaperone::session::{Host, PlatformKind};
 use chaperone::settings::Settings;
 use chaperone::store::{Store, StoreError};
 use chrono::{Duration, Utc};
-use sqlx::Connection;
 
 #[path = "common/requires.rs"]
 mod requires;
+#[path = "common/stores.rs"]
+mod stores;
+
+use stores::TestStore;
 
 /// A fresh SQLite store, and a fresh PostgreSQL schema when the server is configured.
-async fn stores() -> Vec<(Store, &'static str, Option<tempfile::TempDir>)> {
-    let dir = tempfile::tempdir().unwrap();
-    let sqlite = Store::connect(&format!("sqlite://{}", dir.path().join("o.db").display()))
-        .await
-        .unwrap();
-    let mut out = vec![(sqlite, "sqlite", Some(dir))];
-    if let Some(base) = requires::postgres_url("notify_outbox (its PostgreSQL part)") {
-        let schema = format!("chaperone_notify_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        let sep = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-        out.push((Store::connect(&url).await.unwrap(), "postgres", None));
-    }
-    out
+async fn stores() -> Vec<TestStore> {
+    stores::stores(
+        "notify_outbox (its PostgreSQL part)",
+        "o.db",
+        "chaperone_notify",
+    )
+    .await
 }
 
 fn host(n: usize) -> Host {
@@ -97,7 +89,7 @@ async fn record(store: &Store, run: &str, n: usize, id: &str, closes: bool) {
 
 #[tokio::test]
 async fn a_run_that_died_still_gets_its_digests_once_from_what_it_recorded() {
-    for (store, backend, _dir) in stores().await {
+    for TestStore { store, backend, .. } in stores().await {
         let t0 = Utc::now();
         let run = store
             .start_run("riverside-youth", RunKind::Sweep, false, t0)
@@ -142,7 +134,7 @@ async fn a_run_that_died_still_gets_its_digests_once_from_what_it_recorded() {
 
 #[tokio::test]
 async fn a_session_that_cannot_be_recorded_leaves_no_item_behind() {
-    for (store, backend, _dir) in stores().await {
+    for TestStore { store, backend, .. } in stores().await {
         let run = store
             .start_run("riverside-youth", RunKind::Sweep, false, Utc::now())
             .await
@@ -172,7 +164,7 @@ async fn a_session_that_cannot_be_recorded_leaves_no_item_behind() {
 
 #[tokio::test]
 async fn two_workers_never_claim_the_same_message_and_a_dead_workers_claim_expires() {
-    for (store, backend, _dir) in stores().await {
+    for TestStore { store, backend, .. } in stores().await {
         let run = store
             .start_run("riverside-youth", RunKind::Sweep, false, Utc::now())
             .await

@@ -17,6 +17,10 @@ use sqlx::Connection;
 
 #[path = "common/requires.rs"]
 mod requires;
+#[path = "common/stores.rs"]
+mod stores;
+
+use stores::PgSchema;
 
 /// A store under test, with the URL it was opened from (to reopen it, or to reach its tables with
 /// a plain connection as an attacker or a careless admin would).
@@ -27,7 +31,7 @@ struct Harness {
     /// Keeps the SQLite file alive for the test.
     _dir: Option<tempfile::TempDir>,
     /// The PostgreSQL schema to drop when the test passes.
-    pg_schema: Option<(String, String)>,
+    pg_schema: Option<PgSchema>,
 }
 
 impl Harness {
@@ -47,25 +51,15 @@ impl Harness {
     /// `None` when no PostgreSQL is configured: the PostgreSQL variant of the test then says
     /// `SKIPPED` (and fails in CI, see tests/common/requires.rs).
     async fn postgres(story: &str) -> Option<Harness> {
-        let base = requires::postgres_url(&format!("store::postgres::{story}"))?;
-        let schema = format!("chaperone_test_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = sqlx::PgConnection::connect(&base)
-            .await
-            .expect("connect to CHAPERONE_TEST_PG_URL");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-            .execute(&mut admin)
-            .await
-            .expect("create a schema for the test");
-        admin.close().await.expect("close the admin connection");
-        let separator = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
+        let pg = PgSchema::create(&format!("store::postgres::{story}"), "chaperone_test").await?;
+        let url = pg.url.clone();
         let store = Store::connect(&url).await.expect("open a PostgreSQL store");
         Some(Harness {
             store,
             url,
             backend: "postgres",
             _dir: None,
-            pg_schema: Some((base, schema)),
+            pg_schema: Some(pg),
         })
     }
 
@@ -92,14 +86,8 @@ impl Harness {
     /// Drops the PostgreSQL schema. Only on success: a failed test leaves its schema to look at.
     async fn finish(self) {
         self.store.close().await;
-        if let Some((base, schema)) = self.pg_schema {
-            let mut admin = sqlx::PgConnection::connect(&base)
-                .await
-                .expect("connect to CHAPERONE_TEST_PG_URL");
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-                .execute(&mut admin)
-                .await
-                .expect("drop the test schema");
+        if let Some(pg) = self.pg_schema {
+            pg.drop_schema().await;
         }
     }
 }

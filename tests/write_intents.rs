@@ -6,6 +6,8 @@
 mod common;
 #[path = "common/requires.rs"]
 mod requires;
+#[path = "common/stores.rs"]
+mod stores;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -24,7 +26,7 @@ use common::binary::{
 };
 use common::{TestApp, spawn_app};
 use serde_json::Value;
-use sqlx::Connection;
+use stores::PgSchema;
 
 /// A settings file for the binary against the simulator, with its store at `store_url` and a
 /// `[server]` table (for `serve`).
@@ -207,17 +209,10 @@ async fn a_sweep_killed_right_after_its_first_write_has_every_write_recorded_aft
 #[tokio::test(flavor = "multi_thread")]
 async fn on_postgresql_a_sweep_killed_right_after_its_first_write_has_every_write_recorded_after_the_next_run()
  {
-    let Some(base) = requires::postgres_url("write_intents on PostgreSQL") else {
+    let Some(pg) = PgSchema::create("write_intents on PostgreSQL", "intents").await else {
         return;
     };
-    let schema = format!("intents_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+    let url = pg.url.clone();
     let app = spawn_app(Scenario::demo()).await;
     let dir = tempfile::tempdir().unwrap();
     let settings = settings_file_with_server(dir.path(), &app, &url);
@@ -226,10 +221,7 @@ async fn on_postgresql_a_sweep_killed_right_after_its_first_write_has_every_writ
     let store = Store::connect(&url).await.unwrap();
     assert_every_write_recorded(&app, &store, &killed).await;
     store.close().await;
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    pg.drop_schema().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -13,7 +13,7 @@ use chaperone_sim::{Fault, ZoomSim, ZoomSimConfig};
 use chrono::Utc;
 use serde_json::json;
 
-use crate::requires;
+use crate::stores::TestStore;
 
 use crate::helpers::{
     DRIFTED, TENANT, accepted_id, event, meeting_event, scenario, spawn_app, test_options,
@@ -172,26 +172,9 @@ async fn zoom_refuses_a_meeting_id_that_is_not_an_integer() {
 #[tokio::test]
 async fn a_renewed_claim_is_kept_and_a_claim_that_ran_out_is_taken_naming_its_holder_on_both_backends()
  {
-    let dir = tempfile::tempdir().unwrap();
-    let mut stores = vec![
-        Store::connect(&format!("sqlite://{}", dir.path().join("c.db").display()))
-            .await
-            .unwrap(),
-    ];
-    if let Some(base) = requires::postgres_url("api::claims (its PostgreSQL part)") {
-        use sqlx::Connection;
-        let schema = format!("claims_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        let sep = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-        stores.push(Store::connect(&url).await.unwrap());
-    }
+    let stores = crate::stores::stores("api::claims (its PostgreSQL part)", "c.db", "claims").await;
     let lease = Duration::from_secs(30);
-    for store in stores {
+    for TestStore { store, .. } in stores {
         let t0 = Utc::now() - chrono::Duration::seconds(120);
         let id = store_event(&store, DRIFTED, t0).await;
         let first = store

@@ -10,5 +10,8 @@ mod queue;
 #[path = "../common/requires.rs"]
 mod requires;
 mod restart;
+/// SQLite and PostgreSQL stores for the store-level tests (one copy for the whole binary).
+#[path = "../common/stores.rs"]
+mod stores;
 mod teams;
 mod webhooks;

@@ -4,32 +4,14 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chaperone::store::Store;
 use chaperone::store::webhooks::{EventState, NewWebhookEvent, Received};
 use chrono::Utc;
-use sqlx::Connection;
 
-use crate::requires;
+use crate::stores::TestStore;
 
 /// The stores to test: SQLite always, PostgreSQL in a fresh schema when configured.
-async fn stores() -> Vec<(Store, Option<tempfile::TempDir>)> {
-    let dir = tempfile::tempdir().unwrap();
-    let sqlite = Store::connect(&format!("sqlite://{}", dir.path().join("q.db").display()))
-        .await
-        .unwrap();
-    let mut out = vec![(sqlite, Some(dir))];
-    if let Some(base) = requires::postgres_url("api::queue (its PostgreSQL part)") {
-        let schema = format!("q_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        let sep = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-        out.push((Store::connect(&url).await.unwrap(), None));
-    }
-    out
+async fn stores() -> Vec<TestStore> {
+    crate::stores::stores("api::queue (its PostgreSQL part)", "q.db", "q").await
 }
 
 fn event<'a>(key: &'a str, object: &'a str) -> NewWebhookEvent<'a> {
@@ -46,7 +28,7 @@ fn event<'a>(key: &'a str, object: &'a str) -> NewWebhookEvent<'a> {
 
 #[tokio::test]
 async fn the_same_delivery_is_stored_once() {
-    for (store, _dir) in stores().await {
+    for TestStore { store, .. } in stores().await {
         let first = store
             .receive_webhook_event(&event("k1", "m1"))
             .await
@@ -65,7 +47,7 @@ async fn the_same_delivery_is_stored_once() {
 
 #[tokio::test]
 async fn concurrent_workers_never_claim_the_same_event_twice() {
-    for (store, _dir) in stores().await {
+    for TestStore { store, .. } in stores().await {
         for i in 0..40 {
             let key = format!("k{i}");
             let object = format!("m{i}");
@@ -117,7 +99,7 @@ async fn concurrent_workers_never_claim_the_same_event_twice() {
 
 #[tokio::test]
 async fn a_claim_left_by_a_dead_process_is_taken_again_only_after_the_lease() {
-    for (store, _dir) in stores().await {
+    for TestStore { store, .. } in stores().await {
         store.receive_webhook_event(&event("k", "m")).await.unwrap();
         let lease = Duration::from_secs(60);
         let now = Utc::now();
@@ -154,7 +136,7 @@ async fn a_claim_left_by_a_dead_process_is_taken_again_only_after_the_lease() {
 
 #[tokio::test]
 async fn an_event_about_a_meeting_in_work_waits_for_the_first_to_finish() {
-    for (store, _dir) in stores().await {
+    for TestStore { store, .. } in stores().await {
         store
             .receive_webhook_event(&event("a", "same"))
             .await
@@ -202,7 +184,7 @@ async fn an_event_about_a_meeting_in_work_waits_for_the_first_to_finish() {
 
 #[tokio::test]
 async fn waiting_for_a_busy_tenant_does_not_use_up_attempts() {
-    for (store, _dir) in stores().await {
+    for TestStore { store, .. } in stores().await {
         store.receive_webhook_event(&event("k", "m")).await.unwrap();
         for _ in 0..10 {
             let e = store
@@ -240,7 +222,7 @@ async fn waiting_for_a_busy_tenant_does_not_use_up_attempts() {
 
 #[tokio::test]
 async fn an_abandoned_claim_is_put_back_without_counting_an_attempt() {
-    for (store, _dir) in stores().await {
+    for TestStore { store, .. } in stores().await {
         store.receive_webhook_event(&event("k", "m")).await.unwrap();
         let e = store
             .claim_webhook_event("proc/3", Utc::now(), Duration::from_secs(600))
