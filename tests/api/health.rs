@@ -103,7 +103,7 @@ async fn a_shutdown_stops_taking_work_and_returns_ok() {
 #[tokio::test]
 async fn a_scheduled_sweep_that_cannot_sign_in_is_counted_failed_and_its_token_request_is_in_the_request_metric()
  {
-    use crate::helpers::{scenario, test_options, write_settings};
+    use crate::helpers::{TestApp, scenario, serve_settings, test_options, write_settings};
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let sim = chaperone_sim::ZoomSim::start(ZoomSimConfig::unlimited(), scenario())
         .await
@@ -117,22 +117,24 @@ async fn a_scheduled_sweep_that_cannot_sign_in_is_counted_failed_and_its_token_r
         "timezone = \"Europe/London\"\nschedule = \"0 2 * * *\"",
     );
     std::fs::write(&path, text).unwrap();
-    let settings = chaperone::settings::Settings::load(Some(&path), Some(Default::default()))
-        .expect("settings load");
-    let app = chaperone::server::Application::build_with(
-        settings,
+    let TestApp {
+        address,
+        store,
+        client,
+        shutdown,
+        server,
+        sim: _sim,
+        dir: _dir,
+    } = serve_settings(
+        &path,
         chaperone::server::ServeOptions {
             scheduler: true,
             ..test_options()
         },
+        sim,
+        dir,
     )
-    .await
-    .expect("application builds");
-    let address = format!("http://127.0.0.1:{}", app.port());
-    let store = app.store();
-    let shutdown = app.shutdown_handle();
-    let server = tokio::spawn(app.run_until_stopped());
-    let client = reqwest::Client::new();
+    .await;
     let failed =
         "chaperone_sweeps_total{tenant=\"riverside-youth\",kind=\"sweep\",result=\"failed\"}";
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);

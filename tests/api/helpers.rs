@@ -98,21 +98,16 @@ pub fn test_options() -> ServeOptions {
     }
 }
 
-pub async fn spawn_app() -> TestApp {
-    spawn_app_with(ZoomSimConfig::unlimited(), None).await
-}
-
-/// `client_secret`: a wrong one makes the tenant's credentials fail.
-pub async fn spawn_app_with(config: ZoomSimConfig, client_secret: Option<&str>) -> TestApp {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let sim = ZoomSim::start(config, scenario())
-        .await
-        .expect("simulator starts");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let secret = client_secret.unwrap_or(sim.client_secret()).to_string();
-    let path = write_settings(dir.path(), &sim, "127.0.0.1:0", &secret);
-    let settings = Settings::load(Some(&path), Some(Default::default())).expect("settings load");
-    let app = Application::build_with(settings, test_options())
+/// `chaperone serve`'s `Application` built from the settings file at `path` with `options`,
+/// running in this process on the port the file names; `sim` and `dir` live as long as it.
+pub async fn serve_settings(
+    path: &Path,
+    options: ServeOptions,
+    sim: ZoomSim,
+    dir: tempfile::TempDir,
+) -> TestApp {
+    let settings = Settings::load(Some(path), Some(Default::default())).expect("settings load");
+    let app = Application::build_with(settings, options)
         .await
         .expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -128,6 +123,30 @@ pub async fn spawn_app_with(config: ZoomSimConfig, client_secret: Option<&str>) 
         server,
         dir,
     }
+}
+
+/// A port nobody listens on now, for a settings file (`serve` binds it later).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(ZoomSimConfig::unlimited(), None).await
+}
+
+/// `client_secret`: a wrong one makes the tenant's credentials fail.
+pub async fn spawn_app_with(config: ZoomSimConfig, client_secret: Option<&str>) -> TestApp {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let sim = ZoomSim::start(config, scenario())
+        .await
+        .expect("simulator starts");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let secret = client_secret.unwrap_or(sim.client_secret()).to_string();
+    let path = write_settings(dir.path(), &sim, "127.0.0.1:0", &secret);
+    serve_settings(&path, test_options(), sim, dir).await
 }
 
 /// A Zoom event body as Zoom sends it.

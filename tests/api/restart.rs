@@ -2,7 +2,7 @@
 //! processing loses nothing and processes the event exactly once after a restart; SIGTERM stops
 //! it with exit code 0; a bad schedule stops it at start-up.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -12,14 +12,55 @@ use chaperone_sim::{ZoomSim, ZoomSimConfig};
 use chrono::Utc;
 
 use crate::helpers::{
-    DRIFTED, SECRET, meeting_event, patches, scenario, wait_processed, write_settings,
+    DRIFTED, SECRET, free_port, meeting_event, patches, scenario, wait_processed, write_settings,
 };
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+/// A simulator and a settings file for `chaperone serve` on a free port, with the webhook URL and
+/// a client to post to it.
+struct Served {
+    sim: ZoomSim,
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    base: String,
+    url: String,
+    client: reqwest::Client,
+}
+
+impl Served {
+    async fn set_up() -> Served {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let sim = ZoomSim::start(ZoomSimConfig::unlimited(), scenario())
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let config = write_settings(
+            dir.path(),
+            &sim,
+            &format!("127.0.0.1:{port}"),
+            sim.client_secret(),
+        );
+        let base = format!("http://127.0.0.1:{port}");
+        let url = format!("{base}/webhooks/zoom/riverside-youth");
+        Served {
+            sim,
+            dir,
+            config,
+            base,
+            url,
+            client: reqwest::Client::new(),
+        }
+    }
+}
+
+/// The store the settings in `dir` point `serve` at (write_settings puts it there).
+async fn store_of(dir: &tempfile::TempDir) -> Store {
+    Store::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("chaperone.db").display()
+    ))
+    .await
+    .unwrap()
 }
 
 fn serve(config: &Path, delay_ms: u64, stderr: &Path) -> Child {
@@ -70,21 +111,14 @@ async fn post(client: &reqwest::Client, url: &str, body: &[u8]) -> reqwest::Resp
 #[tokio::test]
 async fn killed_after_the_200_and_before_processing_the_event_is_processed_exactly_once_after_restart()
  {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let sim = ZoomSim::start(ZoomSimConfig::unlimited(), scenario())
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = write_settings(
-        dir.path(),
-        &sim,
-        &format!("127.0.0.1:{port}"),
-        sim.client_secret(),
-    );
-    let base = format!("http://127.0.0.1:{port}");
-    let url = format!("{base}/webhooks/zoom/riverside-youth");
-    let client = reqwest::Client::new();
+    let Served {
+        sim,
+        dir,
+        config,
+        base,
+        url,
+        client,
+    } = Served::set_up().await;
 
     // 1. Workers wait a minute before claiming: the event is stored, answered, not processed.
     let mut first = serve(&config, 60_000, &dir.path().join("first.log"));
@@ -96,12 +130,7 @@ async fn killed_after_the_200_and_before_processing_the_event_is_processed_exact
     first.wait().unwrap();
     assert_eq!(patches(&sim), 0, "nothing was processed before the kill");
 
-    let store = Store::connect(&format!(
-        "sqlite://{}",
-        dir.path().join("chaperone.db").display()
-    ))
-    .await
-    .unwrap();
+    let store = store_of(&dir).await;
     let events = store.webhook_events(None).await.unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(
@@ -188,32 +217,20 @@ fn a_bad_schedule_stops_serve_at_start_up_naming_the_tenant_and_the_expression()
 #[tokio::test]
 async fn a_serve_killed_while_processing_an_event_has_it_taken_over_at_once_by_the_next_serve_which_names_the_dead_claim()
  {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let sim = ZoomSim::start(ZoomSimConfig::unlimited(), scenario())
-        .await
-        .unwrap();
+    let Served {
+        sim,
+        dir,
+        config,
+        base,
+        url,
+        client,
+    } = Served::set_up().await;
     // Reading the meeting hangs: the first process dies in the middle of processing the event.
     sim.inject(
         chaperone_sim::Fault::delay(Duration::from_secs(120))
             .on_route("GET /v2/meetings/{meetingId}"),
     );
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = write_settings(
-        dir.path(),
-        &sim,
-        &format!("127.0.0.1:{port}"),
-        sim.client_secret(),
-    );
-    let base = format!("http://127.0.0.1:{port}");
-    let url = format!("{base}/webhooks/zoom/riverside-youth");
-    let client = reqwest::Client::new();
-    let store = Store::connect(&format!(
-        "sqlite://{}",
-        dir.path().join("chaperone.db").display()
-    ))
-    .await
-    .unwrap();
+    let store = store_of(&dir).await;
 
     let mut first = serve(&config, 0, &dir.path().join("first.log"));
     let first_pid = first.id();

@@ -7,14 +7,14 @@
 use std::time::Duration;
 
 use chaperone::report::RunKind;
-use chaperone::server::Application;
-use chaperone::settings::Settings;
 use chaperone::store::webhooks::{EventState, WebhookEvent};
 use chaperone_sim::{TeamsScenario, TeamsSim, TeamsSimConfig, ZoomSim, ZoomSimConfig};
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use crate::helpers::{SECRET, TENANT, TestApp, repo_profiles, scenario, test_options};
+use crate::helpers::{
+    SECRET, TENANT, TestApp, free_port, repo_profiles, scenario, serve_settings, test_options,
+};
 
 /// The tenant's Teams `clientState` (a test value).
 const STATE: &str = "riverside-teams-client-state-51c2";
@@ -28,13 +28,6 @@ struct TeamsApp {
 
 /// A loopback port free right now: the notification URL must name the port before the server
 /// is built (Graph, and the simulator, call it back).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 fn teams_table(teams: &TeamsSim, port: u16) -> String {
     format!(
         r#"
@@ -119,32 +112,17 @@ schedule = "0 2 * * *"
     text.push_str(&teams_table(&teams, port));
     let path = dir.path().join("chaperone.toml");
     std::fs::write(&path, text).expect("settings written");
-    let settings = Settings::load(Some(&path), Some(Default::default())).expect("settings load");
-    let app = Application::build_with(
-        settings,
+    let app = serve_settings(
+        &path,
         chaperone::server::ServeOptions {
             scheduler,
             ..test_options()
         },
+        zoom,
+        dir,
     )
-    .await
-    .expect("application builds");
-    let address = format!("http://127.0.0.1:{}", app.port());
-    let store = app.store();
-    let shutdown = app.shutdown_handle();
-    let server = tokio::spawn(app.run_until_stopped());
-    TeamsApp {
-        app: TestApp {
-            address,
-            sim: zoom,
-            store,
-            client: reqwest::Client::new(),
-            shutdown,
-            server,
-            dir,
-        },
-        teams,
-    }
+    .await;
+    TeamsApp { app, teams }
 }
 
 impl TeamsApp {
