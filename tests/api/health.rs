@@ -61,15 +61,7 @@ async fn metrics_count_webhook_outcomes_findings_platform_calls_and_time_to_hard
     )
     .await;
     app.processed(id).await;
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.get_text("/metrics").await;
     for needle in [
         "chaperone_webhook_events_total{platform=\"zoom\",event=\"meeting.created\",outcome=\"accepted\"}",
         "chaperone_webhook_events_total{platform=\"zoom\",event=\"meeting.created\",outcome=\"processed\"}",
@@ -103,7 +95,7 @@ async fn a_shutdown_stops_taking_work_and_returns_ok() {
 #[tokio::test]
 async fn a_scheduled_sweep_that_cannot_sign_in_is_counted_failed_and_its_token_request_is_in_the_request_metric()
  {
-    use crate::helpers::{TestApp, scenario, serve_settings, test_options, write_settings};
+    use crate::helpers::{scenario, serve_settings, test_options, write_settings};
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let sim = chaperone_sim::ZoomSim::start(ZoomSimConfig::unlimited(), scenario())
         .await
@@ -117,15 +109,7 @@ async fn a_scheduled_sweep_that_cannot_sign_in_is_counted_failed_and_its_token_r
         "timezone = \"Europe/London\"\nschedule = \"0 2 * * *\"",
     );
     std::fs::write(&path, text).unwrap();
-    let TestApp {
-        address,
-        store,
-        client,
-        shutdown,
-        server,
-        sim: _sim,
-        dir: _dir,
-    } = serve_settings(
+    let app = serve_settings(
         &path,
         chaperone::server::ServeOptions {
             scheduler: true,
@@ -139,14 +123,7 @@ async fn a_scheduled_sweep_that_cannot_sign_in_is_counted_failed_and_its_token_r
         "chaperone_sweeps_total{tenant=\"riverside-youth\",kind=\"sweep\",result=\"failed\"}";
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
     let text = loop {
-        let text = client
-            .get(format!("{address}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = app.get_text("/metrics").await;
         if text.contains(failed) {
             break text;
         }
@@ -168,11 +145,11 @@ async fn a_scheduled_sweep_that_cannot_sign_in_is_counted_failed_and_its_token_r
         ),
         "the refused token request is counted:\n{text}"
     );
-    let runs = store.list_runs(5).await.unwrap();
+    let runs = app.store.list_runs(5).await.unwrap();
     assert!(
         runs.iter().any(|r| r.failures > 0),
         "the run is recorded with its failure"
     );
-    shutdown.shutdown();
-    let _ = server.await;
+    app.shutdown.shutdown();
+    let _ = app.server.await;
 }

@@ -166,6 +166,18 @@ pub fn meeting_event(name: &str, id: u64) -> Value {
 }
 
 impl TestApp {
+    /// The body of a GET of `path` (e.g. `/metrics`) on the server.
+    pub async fn get_text(&self, path: &str) -> String {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub fn webhook_url(&self) -> String {
         format!("{}/webhooks/zoom/{TENANT}", self.address)
     }

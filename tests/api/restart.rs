@@ -15,42 +15,32 @@ use crate::helpers::{
     DRIFTED, SECRET, free_port, meeting_event, patches, scenario, wait_processed, write_settings,
 };
 
-/// A simulator and a settings file for `chaperone serve` on a free port, with the webhook URL and
-/// a client to post to it.
-struct Served {
-    sim: ZoomSim,
-    dir: tempfile::TempDir,
-    config: PathBuf,
-    base: String,
-    url: String,
-    client: reqwest::Client,
-}
-
-impl Served {
-    async fn set_up() -> Served {
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        let sim = ZoomSim::start(ZoomSimConfig::unlimited(), scenario())
-            .await
-            .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let config = write_settings(
-            dir.path(),
-            &sim,
-            &format!("127.0.0.1:{port}"),
-            sim.client_secret(),
-        );
-        let base = format!("http://127.0.0.1:{port}");
-        let url = format!("{base}/webhooks/zoom/riverside-youth");
-        Served {
-            sim,
-            dir,
-            config,
-            base,
-            url,
-            client: reqwest::Client::new(),
-        }
-    }
+/// A simulator and a settings file for `chaperone serve` on a free port: the simulator, the
+/// folder holding the file and the store, the file, the server's base URL, the webhook URL, and a
+/// client to post to it.
+async fn set_up() -> (
+    ZoomSim,
+    tempfile::TempDir,
+    PathBuf,
+    String,
+    String,
+    reqwest::Client,
+) {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let sim = ZoomSim::start(ZoomSimConfig::unlimited(), scenario())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_settings(
+        dir.path(),
+        &sim,
+        &format!("127.0.0.1:{port}"),
+        sim.client_secret(),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let url = format!("{base}/webhooks/zoom/riverside-youth");
+    (sim, dir, config, base, url, reqwest::Client::new())
 }
 
 /// The store the settings in `dir` point `serve` at (write_settings puts it there).
@@ -111,14 +101,7 @@ async fn post(client: &reqwest::Client, url: &str, body: &[u8]) -> reqwest::Resp
 #[tokio::test]
 async fn killed_after_the_200_and_before_processing_the_event_is_processed_exactly_once_after_restart()
  {
-    let Served {
-        sim,
-        dir,
-        config,
-        base,
-        url,
-        client,
-    } = Served::set_up().await;
+    let (sim, dir, config, base, url, client) = set_up().await;
 
     // 1. Workers wait a minute before claiming: the event is stored, answered, not processed.
     let mut first = serve(&config, 60_000, &dir.path().join("first.log"));
@@ -217,14 +200,7 @@ fn a_bad_schedule_stops_serve_at_start_up_naming_the_tenant_and_the_expression()
 #[tokio::test]
 async fn a_serve_killed_while_processing_an_event_has_it_taken_over_at_once_by_the_next_serve_which_names_the_dead_claim()
  {
-    let Served {
-        sim,
-        dir,
-        config,
-        base,
-        url,
-        client,
-    } = Served::set_up().await;
+    let (sim, dir, config, base, url, client) = set_up().await;
     // Reading the meeting hangs: the first process dies in the middle of processing the event.
     sim.inject(
         chaperone_sim::Fault::delay(Duration::from_secs(120))

@@ -409,15 +409,7 @@ async fn secrets_never_appear_in_answers_metrics_or_readiness() {
     app.processed(id).await;
     let mut seen = String::new();
     for path in ["/healthz", "/readyz", "/metrics"] {
-        seen += &app
-            .client
-            .get(format!("{}{path}", app.address))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        seen += &app.get_text(path).await;
     }
     let forged = app
         .client
