@@ -15,7 +15,7 @@ use chaperone_sim::{Fault, Scenario};
 use common::binary::{
     kill, settings_file, sqlite_url, sweep_command, sweep_to_the_end, wait_until,
 };
-use common::{TestApp, spawn_app};
+use common::{TestApp, count, spawn_app};
 use serde_json::Value;
 
 /// The settings of every meeting in scope, as the simulator holds them.
@@ -190,15 +190,6 @@ async fn recovers(app: &TestApp) {
             .all(|f| f.status != Status::Error),
         "errors remain after the fault passed"
     );
-}
-
-fn count(report: &RunReport, status: Status) -> usize {
-    report
-        .sessions
-        .iter()
-        .flat_map(|s| &s.findings)
-        .filter(|f| f.status == status)
-        .count()
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 //! client. The same promises as the Zoom end-to-end tests: drift found, fixed and verified; a dry
 //! run writes nothing; throttling is honoured; garbage is an `error` and the run goes on.
 
+mod common;
 #[path = "common/requires.rs"]
 mod requires;
 
@@ -25,7 +26,7 @@ use chaperone_sim::{
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-const TENANT: &str = "riverside-youth";
+use common::TENANT;
 
 struct App {
     sim: TeamsSim,
@@ -41,14 +42,8 @@ async fn spawn(config: TeamsSimConfig, scenario: TeamsScenario) -> App {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let sim = TeamsSim::start(config, scenario).await.expect("sim starts");
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
-        .await
-        .expect("store opens");
-    let profiles = chaperone::app::load_profiles(
-        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("profiles"),
-        chrono_tz::Europe::London,
-    )
-    .expect("shipped profiles load");
+    let store = common::temp_store(dir.path()).await;
+    let profiles = common::shipped_profiles();
     let settings = teams_settings_for(&sim);
     let platform = Arc::new(
         TeamsPlatform::from_settings(TENANT, &settings)

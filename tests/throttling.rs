@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use chaperone::control::Status;
@@ -16,21 +15,11 @@ use chaperone::platform::teams::TeamsPlatform;
 use chaperone::platform::teams::sim::teams_settings_for;
 use chaperone::platform::{Platform, Window};
 use chaperone::report::{RunKind, RunReport};
-use chaperone::store::Store;
 use chaperone::sweep::{self, RunOptions};
 use chaperone_sim::{
     Fault, GraphFault, Scenario, TeamsScenario, TeamsSim, TeamsSimConfig, ZoomSimConfig,
 };
-use common::{TENANT, TestApp, spawn_app_with};
-
-fn count(report: &RunReport, status: Status) -> usize {
-    report
-        .sessions
-        .iter()
-        .flat_map(|s| &s.findings)
-        .filter(|f| f.status == status)
-        .count()
-}
+use common::{TENANT, TestApp, count, spawn_app_with};
 
 /// Every fixable control fixed: no error, and no drift left but a lock above the host, a change
 /// held back on purpose, or one the platform accepted and ignored (a policy above the meeting:
@@ -171,14 +160,8 @@ async fn teams_sweep(sim: &TeamsSim, requests_per_second: u32) -> RunReport {
     let platform: Arc<dyn Platform> =
         Arc::new(TeamsPlatform::from_settings(TENANT, &settings).expect("client builds"));
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
-        .await
-        .expect("store opens");
-    let profiles = chaperone::app::load_profiles(
-        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("profiles"),
-        chrono_tz::Europe::London,
-    )
-    .expect("shipped profiles load");
+    let store = common::temp_store(dir.path()).await;
+    let profiles = common::shipped_profiles();
     let now = chrono::Utc::now();
     sweep::run(
         TENANT,

@@ -4,10 +4,11 @@
 
 pub mod binary;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chaperone::app;
+use chaperone::control::Status;
 use chaperone::demo::zoom_settings_for;
 use chaperone::platform::{Platform, Window};
 use chaperone::profile::Profile;
@@ -35,6 +36,28 @@ pub fn repo_profiles() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("profiles")
 }
 
+/// The shipped profiles, read in the tenants' time zone.
+pub fn shipped_profiles() -> Vec<Profile> {
+    app::load_profiles(&repo_profiles(), chrono_tz::Europe::London).expect("shipped profiles load")
+}
+
+/// A fresh SQLite store in the file `t.db` under `dir`.
+pub async fn temp_store(dir: &Path) -> Store {
+    Store::connect(&format!("sqlite://{}", dir.join("t.db").display()))
+        .await
+        .expect("store opens")
+}
+
+/// How many of `report`'s findings have `status`.
+pub fn count(report: &RunReport, status: Status) -> usize {
+    report
+        .sessions
+        .iter()
+        .flat_map(|s| &s.findings)
+        .filter(|f| f.status == status)
+        .count()
+}
+
 /// Simulator limits that do not slow tests down.
 pub fn fast_config() -> ZoomSimConfig {
     ZoomSimConfig::unlimited()
@@ -50,11 +73,8 @@ pub async fn spawn_app_with(config: ZoomSimConfig, scenario: Scenario) -> TestAp
         .await
         .expect("simulator starts");
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
-        .await
-        .expect("store opens");
-    let profiles = app::load_profiles(&repo_profiles(), chrono_tz::Europe::London)
-        .expect("shipped profiles load");
+    let store = temp_store(dir.path()).await;
+    let profiles = shipped_profiles();
     let mut zoom = zoom_settings_for(&sim);
     // Generous limits for tests; the rate-limit behaviour has tests of its own.
     zoom.rate_limits.light_per_second = 1000;
