@@ -131,7 +131,7 @@ async fn settle_one(
         warn!(intent = intent.id, session = %intent.session_id, detail = %settlement.detail, "write intent closed unjudged");
         return store.close_write_intent(&settlement).await;
     };
-    let mut report = SessionReport::of(&session, &profile.name);
+    let mut report = SessionReport::of(session, &profile.name);
     let mut new_join_url = None;
     let (outcome, detail) = match platform.read_session(session).await {
         Ok(after) => {
